@@ -1,0 +1,74 @@
+"""The `landmarks` command line: one typer app, one module per concern.
+
+Heavy imports (torch, timm, FastAPI) happen inside the commands, so `landmarks --version` and
+`--help` answer at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import click
+import typer
+
+from landmarks import __version__
+from landmarks.cli import data as data_cli
+from landmarks.cli import geotag as geotag_cli
+from landmarks.cli import predict as predict_cli
+from landmarks.cli import quickstart as quickstart_cli
+from landmarks.cli import serve as serve_cli
+from landmarks.cli import train as train_cli
+from landmarks.errors import LandmarksError
+
+app = typer.Typer(
+    name="landmarks",
+    help="Recognise famous landmarks in photos and put photos on the map.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"landmarks {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Recognise famous landmarks in photos and put photos on the map."""
+
+
+app.add_typer(data_cli.app, name="data")
+quickstart_cli.register(app)
+train_cli.register(app)
+predict_cli.register(app)
+geotag_cli.register(app)
+serve_cli.register(app)
+
+
+def main() -> None:
+    """Console entry point: user-facing errors become one line on stderr and a non-zero exit."""
+    try:
+        code = app(standalone_mode=False)
+    except LandmarksError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,118 @@
+"""`landmarks train` and `landmarks evaluate`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from landmarks.cli.data import resolve_data_folder
+
+
+class ModelKind(StrEnum):
+    scratch = "scratch"
+    transfer = "transfer"
+
+
+def train(
+    out: Annotated[
+        Path, typer.Option("--out", help="Run directory: best.pt, last.pt, metrics.csv, curves, report.")
+    ],
+    data: Annotated[
+        Path | None, typer.Option(help="A train/ test/ photo folder (env LANDMARKS_DATA).")
+    ] = None,
+    model: Annotated[
+        ModelKind, typer.Option(help="A CNN from scratch, or transfer learning.")
+    ] = ModelKind.transfer,
+    backbone: Annotated[str, typer.Option(help="Pretrained backbone (transfer).")] = "efficientnet_lite0",
+    finetune: Annotated[
+        bool,
+        typer.Option(
+            "--finetune/--freeze", help="Fine-tune the backbone, or train the head on frozen features."
+        ),
+    ] = False,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Default: scratch 60, finetune 12, frozen 80.")
+    ] = None,
+    image_size: Annotated[int | None, typer.Option(min=32, help="Input size (scratch default 128).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate of the head / scratch model.")] = None,
+    label_smoothing: Annotated[float, typer.Option(min=0.0, max=0.99)] = 0.1,
+    mixup: Annotated[float, typer.Option(min=0.0, help="MixUp/CutMix alpha for image runs; 0 = off.")] = 0.0,
+    feature_views: Annotated[int, typer.Option(min=1, help="Frozen mode: augmented views per photo.")] = 10,
+    patience: Annotated[int, typer.Option(min=1, help="Early stopping patience (epochs).")] = 15,
+    time_budget: Annotated[
+        float | None, typer.Option(help="Stop (and shorten the schedule) to fit MIN minutes.")
+    ] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    val_fraction: Annotated[float, typer.Option(min=0.01, max=0.9)] = 0.2,
+    weights: Annotated[
+        Path | None, typer.Option(help="Backbone weights file, when not found offline.")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from RUN_DIR/last.pt.")] = False,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch threads (default: all cores).")] = None,
+    workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
+) -> None:
+    """Train a landmark classifier; the defaults are the best measured recipe."""
+    from landmarks.engine.train import TrainConfig, fit
+
+    fit(
+        TrainConfig(
+            data=resolve_data_folder(data),
+            out=out,
+            model=model.value,
+            backbone=backbone,
+            mode="finetune" if finetune else "frozen",
+            image_size=image_size,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            label_smoothing=label_smoothing,
+            mixup=mixup,
+            feature_views=feature_views,
+            patience=patience,
+            time_budget_min=time_budget,
+            seed=seed,
+            val_fraction=val_fraction,
+            weights=weights,
+            resume=resume,
+            threads=threads,
+            workers=workers,
+            device=device,
+        )
+    )
+
+
+def evaluate(
+    checkpoint: Annotated[Path, typer.Option(help="A checkpoint written by `landmarks train`.")],
+    out: Annotated[Path, typer.Option(help="Folder for report.md, report.json and the PNGs.")],
+    data: Annotated[
+        Path | None, typer.Option(help="A train/ test/ photo folder (env LANDMARKS_DATA).")
+    ] = None,
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    tta: Annotated[
+        bool, typer.Option(help="Test-time augmentation: average with the mirrored photo.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Split seed (as used in training).")] = 0,
+    val_fraction: Annotated[float, typer.Option(min=0.01, max=0.9)] = 0.2,
+) -> None:
+    """Top-1/3/5, per-class accuracy, confusion matrix, worst mistakes and calibration of a checkpoint."""
+    from landmarks.engine.evaluation import evaluate_checkpoint
+
+    report, written = evaluate_checkpoint(
+        checkpoint, resolve_data_folder(data), out, split=split, tta=tta, seed=seed, val_fraction=val_fraction
+    )
+    typer.echo(
+        f"{split}: {report.n} photos  top-1 {report.top1:.2%}  top-3 {report.top3:.2%}  top-5 {report.top5:.2%}  "
+        f"ECE {report.ece:.3f}"
+    )
+    typer.echo(f"report: {written.get('report.md', out)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""
+    app.command()(train)
+    app.command()(evaluate)

@@ -1,0 +1,42 @@
+"""Put photos on the map: write a recognised landmark's location into photos, and take it back.
+
+- `metadata`: GPS + XMP LocationShown read and written through exiftool, atomically
+- `batch`:    the batch run (predict, decide, write) behind `landmarks geotag`
+- `report`:   the per-photo CSV report (also the undo journal) and the GeoJSON map
+- `undo`:     `landmarks geotag --undo REPORT.csv`
+
+The names below are imported on first use, so `import landmarks.geotag.metadata` (the CLI does it at
+start-up) stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "GeotagOptions": "batch",
+    "GeotagSummary": "batch",
+    "PredictorLike": "batch",
+    "expand_inputs": "batch",
+    "geotag": "batch",
+    "Location": "metadata",
+    "SidecarName": "metadata",
+    "WriteMode": "metadata",
+    "read_gps": "metadata",
+    "sidecar_path": "metadata",
+    "Action": "report",
+    "PhotoResult": "report",
+    "read_report": "report",
+    "UndoSummary": "undo",
+}  # `undo()` itself: `landmarks.geotag.undo.undo` (the package attribute `undo` is that module)
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"landmarks.geotag.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'landmarks.geotag' has no attribute {name!r}")

@@ -1,0 +1,214 @@
+"""Top-k landmarks for any photo, with calibrated probabilities, coordinates and an honest "unknown".
+
+`Predictor` follows the InferenceModel pattern of Immich's ML service: construction is cheap, the
+model loads once (lazily, thread-safe) and is reused for every call; photos are decoded once, in
+parallel threads (Pillow releases the GIL), and run through the network in batches.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from landmarks.catalog import Landmark
+from landmarks.engine.checkpoint import Checkpoint, load_checkpoint
+from landmarks.engine.runtime import Runtime
+from landmarks.errors import CheckpointError, LandmarksError
+from landmarks.inference.calibration import calibrated_probs
+from landmarks.inference.types import Guess, Prediction
+
+ImageInput = Path | str | bytes | Image.Image
+
+
+def resolve_checkpoint(checkpoint: Path | str | None = None) -> Path:
+    """The checkpoint to use: the argument, LANDMARKS_CHECKPOINT, else the last model `landmarks train` finished."""
+    from landmarks.engine.train import last_model
+    from landmarks.settings import get_settings
+
+    if checkpoint:
+        return Path(checkpoint)
+    settings = get_settings()
+    if settings.checkpoint:
+        return Path(settings.checkpoint)
+    last = last_model()
+    if last is not None and last.is_file():
+        return last
+    raise CheckpointError(
+        "no model to predict with: pass --checkpoint FILE, set LANDMARKS_CHECKPOINT, or train one with "
+        "`landmarks train --data DIR --out RUN_DIR`"
+    )
+
+
+class Predictor:
+    """A loaded model plus its preprocessing, calibration and catalog."""
+
+    def __init__(self, checkpoint: Path | str, device: str | None = None, threads: int | None = None) -> None:
+        self.checkpoint_path = Path(checkpoint)
+        self._device = device
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._loaded: tuple[Checkpoint, torch.nn.Module, Any, Runtime] | None = None
+
+    @classmethod
+    def load(cls, checkpoint: Path | str | None = None, device: str | None = None) -> Predictor:
+        """Resolve and load the checkpoint now (errors surface here, not at the first photo)."""
+        predictor = cls(resolve_checkpoint(checkpoint), device)
+        predictor._ensure_loaded()
+        return predictor
+
+    def _ensure_loaded(self) -> tuple[Checkpoint, torch.nn.Module, Any, Runtime]:
+        if self._loaded is None:
+            with self._lock:
+                if self._loaded is None:
+                    from landmarks.data.transforms import EvalPreset
+
+                    ckpt = load_checkpoint(self.checkpoint_path)
+                    runtime = Runtime.detect(self._device)
+                    model = runtime.prepare(ckpt.build_model()).eval()
+                    cfg = ckpt.model
+                    transform = EvalPreset(cfg.image_size, cfg.mean, cfg.std, crop_pct=cfg.crop_pct)
+                    self._loaded = (ckpt, model, transform, runtime)
+        return self._loaded
+
+    # ------------------------------------------------------------------ what callers read
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return self._ensure_loaded()[0]
+
+    @property
+    def classes(self) -> list[str]:
+        return self.checkpoint.classes
+
+    @property
+    def landmarks(self) -> list[Landmark]:
+        return self.checkpoint.landmarks
+
+    @property
+    def threshold(self) -> float:
+        return self.checkpoint.calibration.threshold
+
+    @property
+    def image_size(self) -> int:
+        return self.checkpoint.model.image_size
+
+    @property
+    def decode_min_side(self) -> int:
+        """Shorter side the eval transform needs: JPEG draft mode may decode down to this."""
+        cfg = self.checkpoint.model
+        return round(cfg.image_size / cfg.crop_pct)
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, image: ImageInput, k: int = 3, source: str | None = None) -> Prediction:
+        """Top-k for one photo. Raises BadImageError (and subclasses) for a photo that cannot be read."""
+        result = self.predict_many([image], k=k, sources=[source] if source else None)[0]
+        if isinstance(result, LandmarksError):
+            raise result
+        return result
+
+    def predict_many(
+        self,
+        images: Sequence[ImageInput],
+        k: int = 3,
+        batch_size: int = 16,
+        sources: Sequence[str] | None = None,
+    ) -> list[Prediction | LandmarksError]:
+        """One entry per input, in order: a Prediction, or the error that made that photo unusable."""
+        ckpt, _, transform, _ = self._ensure_loaded()
+        k = self._check_k(k)
+        names = list(sources) if sources is not None else [_describe(img) for img in images]
+        results: list[Prediction | LandmarksError | None] = [None] * len(images)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for start in range(0, len(images), batch_size):
+                chunk = list(range(start, min(start + batch_size, len(images))))
+                decoded = list(pool.map(lambda i: self._decode(images[i], transform), chunk))
+                good = [(i, t) for i, t in zip(chunk, decoded, strict=True) if isinstance(t, torch.Tensor)]
+                for i, t in zip(chunk, decoded, strict=True):
+                    if isinstance(t, LandmarksError):
+                        results[i] = t
+                if good:
+                    probs = self._probabilities(torch.stack([t for _, t in good]))
+                    for (i, _), row in zip(good, probs, strict=True):
+                        results[i] = self._to_prediction(row, k, names[i], ckpt)
+        return [r for r in results if r is not None]
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """Calibrated class probabilities [N, C] for already-transformed image tensors."""
+        return self._probabilities(images)
+
+    @torch.no_grad()
+    def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
+        ckpt, model, _, runtime = self._ensure_loaded()
+        with runtime.autocast():
+            log_probs = model(runtime.to_input(batch)).float().cpu()
+        return calibrated_probs(log_probs, ckpt.calibration.temperature)
+
+    def _decode(self, image: ImageInput, transform: Any) -> torch.Tensor | LandmarksError:
+        from landmarks.data.images import load_rgb
+
+        try:
+            pil = load_rgb(image, min_side=self.decode_min_side)
+            return transform(pil)
+        except LandmarksError as exc:
+            return exc
+
+    def _check_k(self, k: int) -> int:
+        n = len(self.classes)
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= n:
+            raise ValueError(
+                f"k must be a whole number from 1 to {n} (the model knows {n} landmarks), not {k!r}"
+            )
+        return k
+
+    def _to_prediction(self, probs: torch.Tensor, k: int, source: str, ckpt: Checkpoint) -> Prediction:
+        top_p, top_i = probs.topk(k)
+        guesses = []
+        for rank, (p, i) in enumerate(zip(top_p.tolist(), top_i.tolist(), strict=True), start=1):
+            lm = ckpt.landmarks[i]
+            guesses.append(
+                Guess(
+                    rank=rank,
+                    class_index=i,
+                    class_id=lm.class_id,
+                    folder=lm.folder,
+                    name=lm.name,
+                    probability=min(1.0, max(0.0, float(p))),
+                    latitude=lm.latitude,
+                    longitude=lm.longitude,
+                    radius_km=lm.radius_km,
+                    city=lm.city,
+                    country=lm.country,
+                )
+            )
+        score = float(top_p[0])
+        threshold = ckpt.calibration.threshold
+        return Prediction(
+            source=source, top=guesses, unknown=score < threshold, score=score, threshold=threshold
+        )
+
+
+def _describe(image: ImageInput) -> str:
+    if isinstance(image, (str, Path)):
+        return str(image)
+    if isinstance(image, Image.Image):
+        return getattr(image, "filename", "") or "<image>"
+    return "<bytes>"
+
+
+_default: dict[Path, Predictor] = {}
+_default_lock = threading.Lock()
+
+
+def predict(image: ImageInput, k: int = 3, checkpoint: Path | str | None = None) -> Prediction:
+    """`landmarks.predict(path, k)`: the checkpoint is resolved as in `resolve_checkpoint` and loaded once."""
+    path = resolve_checkpoint(checkpoint).resolve()
+    with _default_lock:
+        predictor = _default.get(path)
+        if predictor is None:
+            predictor = _default[path] = Predictor.load(path)
+    return predictor.predict(image, k=k)

@@ -1,0 +1,174 @@
+"""Read a multipart upload into memory as it streams in, counting bytes, never touching disk.
+
+Starlette's own form parsing spools files over 1 MB to a temporary file and only learns the size
+afterwards. Here python-multipart's streaming parser is fed the body chunk by chunk, the photo is
+kept in a bytearray, and the size limit is enforced as the bytes arrive, so a 1 GB upload (chunked,
+with no Content-Length to refuse it by) costs at most the limit in memory before the 413.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect, Request
+
+from landmarks.serve.schemas import ApiError
+
+FILE_FIELD = "file"
+FIELD_MAX_BYTES = 1024
+"""Largest value of a non-file field (`k`); the only other fields we read are tiny."""
+OVERHEAD_BYTES = 64 * 1024
+"""Body bytes allowed beyond the file limit, for boundaries, part headers and small fields."""
+
+
+@dataclass
+class Upload:
+    filename: str
+    data: bytes
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def format_size(n: int) -> str:
+    """Bytes as a person reads them ('20 MB', '512 KB'), in binary units like the limit."""
+    for unit, size in (("MB", 1024 * 1024), ("KB", 1024)):
+        if n >= size:
+            value = n / size
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def too_large(limit: int, size: str | None = None) -> ApiError:
+    what = f"the upload is {size}; " if size else "the upload is larger than the limit: "
+    return ApiError(413, "too_large", f"{what}photos up to {format_size(limit)} are accepted")
+
+
+def check_headers(request: Request, max_file_bytes: int) -> bytes:
+    """Refuse what the headers already tell us is wrong, before one byte of body is read.
+
+    Returns the multipart boundary.
+    """
+    content_type = request.headers.get("content-type", "")
+    mime, options = parse_options_header(content_type)
+    if mime != b"multipart/form-data":
+        raise ApiError(
+            415,
+            "not_multipart",
+            f"send the photo as multipart/form-data in the field '{FILE_FIELD}' "
+            f"(got Content-Type '{content_type or 'none'}')",
+        )
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise ApiError(422, "bad_multipart", "the multipart Content-Type has no boundary")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise ApiError(400, "bad_request", "Content-Length is not a number") from None
+        if length > max_file_bytes + OVERHEAD_BYTES:
+            raise too_large(max_file_bytes, format_size(length))
+    return boundary
+
+
+class _Collector:
+    """python-multipart callbacks that keep the first `file` part and small fields in memory."""
+
+    def __init__(self, max_file_bytes: int) -> None:
+        self.max_file_bytes = max_file_bytes
+        self.fields: dict[str, str] = {}
+        self.filename: str | None = None
+        self.data = bytearray()
+        self.seen_fields: list[str] = []
+        self.ended = False
+        self._header_name = bytearray()
+        self._header_value = bytearray()
+        self._headers: dict[bytes, bytes] = {}
+        self._part: str | None = None  # "file", "field" or "skip"
+        self._name = ""
+        self._value = bytearray()
+
+    def callbacks(self) -> dict:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": lambda data, start, end: self._header_name.extend(data[start:end]),
+            "on_header_value": lambda data, start, end: self._header_value.extend(data[start:end]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+            "on_end": self._end,
+        }
+
+    def _part_begin(self) -> None:
+        self._headers = {}
+        self._part = None
+
+    def _header_end(self) -> None:
+        self._headers[bytes(self._header_name).lower()] = bytes(self._header_value)
+        self._header_name.clear()
+        self._header_value.clear()
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        self._name = options.get(b"name", b"").decode("utf-8", "replace")
+        self.seen_fields.append(self._name)
+        if self._name == FILE_FIELD:
+            if self.filename is not None:
+                raise ApiError(422, "too_many_files", f"send one photo per request in '{FILE_FIELD}'")
+            self._part = "file"
+            self.filename = options.get(b"filename", b"").decode("utf-8", "replace") or "upload"
+        elif b"filename" in options:
+            self._part = "skip"  # some other file: not ours to keep
+        else:
+            self._part = "field"
+            self._value.clear()
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._part == "file":
+            if len(self.data) + (end - start) > self.max_file_bytes:
+                raise too_large(self.max_file_bytes)
+            self.data.extend(data[start:end])
+        elif self._part == "field":
+            if len(self._value) + (end - start) > FIELD_MAX_BYTES:
+                raise ApiError(422, "field_too_large", f"the form field '{self._name}' is too long")
+            self._value.extend(data[start:end])
+
+    def _part_end(self) -> None:
+        if self._part == "field":
+            self.fields[self._name] = self._value.decode("utf-8", "replace")
+
+    def _end(self) -> None:
+        self.ended = True
+
+
+async def read_upload(request: Request, boundary: bytes, max_file_bytes: int) -> Upload:
+    """The photo in the `file` field and the small fields beside it; ApiError for anything else.
+
+    `boundary` comes from `check_headers`, which the caller runs first, before admitting the request.
+    """
+    collector = _Collector(max_file_bytes)
+    parser = MultipartParser(boundary, collector.callbacks())
+    body_limit = max_file_bytes + OVERHEAD_BYTES
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > body_limit:
+                raise too_large(max_file_bytes)
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise ApiError(422, "bad_multipart", f"the multipart body is malformed: {exc}") from None
+    except ClientDisconnect:
+        raise ApiError(400, "disconnected", "the client went away before the upload was complete") from None
+    if not collector.ended:
+        raise ApiError(422, "bad_multipart", "the multipart body ended before its closing boundary")
+    if collector.filename is None:
+        got = ", ".join(f"'{name}'" for name in collector.seen_fields) or "none"
+        message = f"no photo: send it in the multipart field '{FILE_FIELD}' (fields sent: {got})"
+        raise ApiError(422, "missing_file", message)
+    if not collector.data:
+        raise ApiError(422, "empty_file", f"the uploaded file '{collector.filename}' is empty")
+    return Upload(filename=collector.filename, data=bytes(collector.data), fields=collector.fields)

@@ -1,0 +1,139 @@
+"""Training end to end on synthetic photos: it learns, records, resumes exactly, and calibrates."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import TINY_CLASSES, TINY_SCRATCH, make_dataset
+from landmarks.engine import train as train_module
+from landmarks.engine.checkpoint import load_checkpoint
+from landmarks.engine.train import TrainConfig, fit, last_model
+
+
+def test_short_training_learns_synthetic_landmarks(tiny_run: Path) -> None:
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["val_top1"] >= 0.9
+    assert metrics["test_top1"] >= 0.9
+    rows = list(csv.DictReader((tiny_run / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    assert (tiny_run / "training_curves.png").stat().st_size > 10_000
+    assert (tiny_run / "test_report" / "report.json").is_file()
+
+
+def test_checkpoint_records_everything_inference_needs(tiny_checkpoint: Path) -> None:
+    ckpt = load_checkpoint(tiny_checkpoint)
+    assert ckpt.classes == TINY_CLASSES
+    assert [lm.name for lm in ckpt.landmarks] == [
+        "Haleakalā National Park",
+        "Golden Gate Bridge",
+        "Eiffel Tower",
+        "Machu Picchu",
+    ]
+    assert ckpt.landmarks[2].latitude == pytest.approx(48.8583, abs=0.01)
+    assert ckpt.model.arch == "scratch" and ckpt.model.image_size == 64
+    assert all(s > 0 for s in ckpt.model.std) and len(ckpt.model.mean) == 3
+    assert ckpt.model.mean == tuple(ckpt.extra["dataset"]["mean"])  # scratch: the train split's own statistics
+    assert ckpt.calibration.temperature > 0 and 0 <= ckpt.calibration.threshold <= 1
+    assert ckpt.train_config["seed"] == 0 and ckpt.package_version
+    assert ckpt.metrics["test_top1"] >= 0.9
+
+
+def _config(data: Path, out: Path, cache: Path, epochs: int = 3) -> TrainConfig:
+    return TrainConfig(
+        data=data,
+        out=out,
+        model="scratch",
+        image_size=48,
+        epochs=epochs,
+        lr=3e-3,
+        warmup_epochs=1,
+        scratch=TINY_SCRATCH,
+        cache=cache,
+        progress=False,
+        threads=1,
+    )
+
+
+def test_resume_continues_at_the_right_epoch_with_the_same_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = make_dataset(tmp_path / "data", TINY_CLASSES[:3], train_per_class=10, test_per_class=2, size=(64, 48))
+    cache = tmp_path / "cache"
+    straight = fit(_config(data, tmp_path / "straight", cache))
+
+    real_epoch = train_module.train_one_epoch
+    calls = {"n": 0}
+
+    def crash_in_third_epoch(*args: object, **kwargs: object) -> tuple[float, float, float]:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # the machine went down mid-run
+        return real_epoch(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(train_module, "train_one_epoch", crash_in_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        fit(_config(data, tmp_path / "resumed", cache))
+    interrupted = load_checkpoint(tmp_path / "resumed" / "last.pt")
+    assert interrupted.extra["epoch"] == 2
+    monkeypatch.setattr(train_module, "train_one_epoch", real_epoch)
+
+    seen_epochs: list[int] = []
+
+    def record(*args: object, **kwargs: object) -> tuple[float, float, float]:
+        seen_epochs.append(int(kwargs["epoch"]))  # type: ignore[call-overload]
+        return real_epoch(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(train_module, "train_one_epoch", record)
+    resumed_config = _config(data, tmp_path / "resumed", cache)
+    resumed_config.resume = True
+    resumed = fit(resumed_config)
+    assert seen_epochs == [3]
+    assert [h.epoch for h in resumed.history] == [1, 2, 3]
+    # Same optimizer state, schedule and RNG: the resumed run ends with the uninterrupted run's weights.
+    a, b = load_checkpoint(straight.best).state_dict, load_checkpoint(resumed.best).state_dict
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=f"{key} differs after resume")
+
+
+def test_resume_without_a_previous_run_is_a_clear_error(tmp_path: Path) -> None:
+    from landmarks.errors import CheckpointError
+
+    data = make_dataset(tmp_path / "data", TINY_CLASSES[:2], train_per_class=6, test_per_class=1, size=(64, 48))
+    config = _config(data, tmp_path / "run", tmp_path / "cache", epochs=1)
+    config.resume = True
+    with pytest.raises(CheckpointError, match=r"last\.pt does not exist"):
+        fit(config)
+
+
+def test_finished_training_is_remembered_for_predict(tiny_run: Path) -> None:
+    assert last_model(tiny_run.parent / "cache") == (tiny_run / "best.pt").resolve()
+
+
+def test_frozen_transfer_caches_features_and_trains_the_head(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", TINY_CLASSES, train_per_class=12, test_per_class=3, size=(96, 72))
+    config = TrainConfig(
+        data=data,
+        out=tmp_path / "run",
+        model="transfer",
+        backbone="efficientnet_lite0",
+        image_size=96,
+        epochs=30,
+        feature_views=2,
+        cache=tmp_path / "cache",
+        progress=False,
+    )
+    result = fit(config)
+    assert result.metrics["val_top1"] >= 0.9
+    feature_files = sorted(p.name for p in (tmp_path / "cache").rglob("features/*.pt"))
+    assert any("-train-eval-" in f for f in feature_files) and any("-train-aug1-" in f for f in feature_files)
+    ckpt = load_checkpoint(result.best)
+    assert ckpt.model.backbone == "efficientnet_lite0" and ckpt.model.mean == (0.5, 0.5, 0.5)
+    # The saved model is the whole network: backbone + trained head, usable without the feature cache.
+    model = ckpt.build_model()
+    assert model(torch.zeros(1, 3, 96, 96)).shape == (1, 4)

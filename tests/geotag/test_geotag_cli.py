@@ -1,0 +1,91 @@
+"""`landmarks geotag` end to end through the console entry point, with a fake model behind it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from geotag_helpers import CHRIST, EIFFEL, FakePredictor, location_of, make_photo, sha256
+
+from landmarks.cli import main
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["landmarks", *map(str, args)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+@pytest.fixture
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """Predictor.load answers with a FakePredictor; records what it was asked to load."""
+    from landmarks.inference import predictor as predictor_module
+
+    seen: dict[str, object] = {}
+
+    def load(checkpoint: object = None, device: object = None) -> FakePredictor:
+        seen["checkpoint"] = checkpoint
+        return FakePredictor({"eiffel.jpg": (EIFFEL, 0.9), "rio.jpg": (CHRIST, 0.4)}, threshold=0.5)
+
+    monkeypatch.setattr(predictor_module.Predictor, "load", staticmethod(load))
+    return seen
+
+
+def test_geotag_command_then_undo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fake_model: dict
+) -> None:
+    folder = tmp_path / "photos"
+    eiffel, rio = make_photo(folder / "eiffel.jpg", seed=1), make_photo(folder / "sub" / "rio.jpg", seed=2)
+    digests = {eiffel: sha256(eiffel), rio: sha256(rio)}
+    report, geojson = tmp_path / "report.csv", tmp_path / "map.geojson"
+
+    code, out, _ = _run(monkeypatch, capsys, "geotag", folder, "-r", "--checkpoint", tmp_path / "m.pt",
+                        "--min-confidence", "0.3", "--report", report, "--geojson", geojson)  # fmt: skip
+    assert code == 0
+    assert fake_model["checkpoint"] == tmp_path / "m.pt"
+    assert "geotagged 2 of 2 photos" in out and f"report: {report}" in out
+    assert location_of(rio) == (pytest.approx(CHRIST[1], abs=1e-5), pytest.approx(CHRIST[2], abs=1e-5))
+    with open(report, newline="") as fh:
+        assert [row["action"] for row in csv.DictReader(fh)] == ["written", "written"]
+    assert len(json.loads(geojson.read_text())["features"]) == 2
+
+    code, out, _ = _run(monkeypatch, capsys, "geotag", "--undo", report)
+    assert code == 0 and "restored" in out
+    assert {p: sha256(p) for p in digests} == digests
+
+
+def test_dry_run_and_default_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fake_model: dict
+) -> None:
+    eiffel = make_photo(tmp_path / "eiffel.jpg")
+    digest = sha256(eiffel)
+    code, out, _ = _run(monkeypatch, capsys, "geotag", eiffel, "--dry-run")
+    assert code == 0 and "would geotag 1 of 1" in out
+    assert sha256(eiffel) == digest
+    report = Path(out.split("report: ")[1].split()[0])
+    assert report.is_file() and "would write" in report.read_text()  # in the cache folder
+
+
+def test_exit_codes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fake_model: dict
+) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_text("nope")
+    code, _, err = _run(monkeypatch, capsys, "geotag", broken, "--report", tmp_path / "r.csv")
+    assert code == 1 and "none of the 1 photos could be geotagged" in err
+    assert "skipped: unreadable" in (tmp_path / "r.csv").read_text()
+
+    code, _, err = _run(monkeypatch, capsys, "geotag", tmp_path / "missing")
+    assert code == 1 and "no such file or folder" in err and "error: no photos to geotag" in err
+
+    code, _, err = _run(monkeypatch, capsys, "geotag", broken, "--undo", tmp_path / "r.csv")
+    assert code == 2 and "--undo takes a report" in err
+
+    code, _, err = _run(monkeypatch, capsys, "geotag", "--undo", tmp_path / "nothing.csv")
+    assert code == 1 and "no such report" in err
+    assert "Traceback" not in err
