@@ -142,9 +142,7 @@ def summarise(latencies: list[float]) -> dict[str, float]:
     """p50/p95/p99/max in milliseconds."""
     if not latencies:
         return {}
-    cuts = (
-        statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
-    )
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
     out = {f"p{q}": cuts[q - 1] for q in (50, 95, 99)} | {"max": max(latencies)}
     return {name: round(value * 1000, 1) for name, value in out.items()}
 
@@ -152,15 +150,11 @@ def summarise(latencies: list[float]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     target = parser.add_mutually_exclusive_group()
-    target.add_argument(
-        "--checkpoint", help="model to serve (default: LANDMARKS_CHECKPOINT, else last trained)"
-    )
+    target.add_argument("--checkpoint", help="model to serve (default: LANDMARKS_CHECKPOINT, else last trained)")
     target.add_argument("--url", help="an already running server on loopback, e.g. http://127.0.0.1:8000")
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES, help="folder of photos to send")
     parser.add_argument("--clients", type=int, default=8, help=f"concurrent clients (at most {MAX_CLIENTS})")
-    parser.add_argument(
-        "--duration", type=float, default=30.0, help=f"seconds measured (<= {MAX_DURATION_S:.0f})"
-    )
+    parser.add_argument("--duration", type=float, default=30.0, help=f"seconds measured (<= {MAX_DURATION_S:.0f})")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before measuring")
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--max-requests", type=int, default=100_000, help="hard cap on requests sent")

@@ -115,10 +115,7 @@ def country_paths(topology: dict) -> list[tuple[str, str]]:
         else:  # null geometries carry no outline
             continue
         data = "".join(
-            ring_path(copy)
-            for polygon in polygons
-            for ring in polygon
-            for copy in unwrap(ring_points(ring, arcs))
+            ring_path(copy) for polygon in polygons for ring in polygon for copy in unwrap(ring_points(ring, arcs))
         )
         if data:
             out.append((geometry.get("properties", {}).get("name", ""), data))

@@ -126,9 +126,7 @@ def test_dataset_catalog_takes_precedence_then_builtin_then_derived(tmp_path: Pa
     classes = ["16.Eiffel_Tower", "09.Golden_Gate_Bridge", "my_tower", "no_place_known", "humayun_s_tomb"]
     eiffel, golden_gate, mine, unknown, derived = catalog_for(classes, tmp_path)
 
-    assert eiffel == Landmark(
-        "16.Eiffel_Tower", 16, "La tour Eiffel", 48.8582, 2.2944, None, "Paris", "France"
-    )
+    assert eiffel == Landmark("16.Eiffel_Tower", 16, "La tour Eiffel", 48.8582, 2.2944, None, "Paris", "France")
     assert golden_gate == builtin_catalog()["09.Golden_Gate_Bridge"]
     assert mine == Landmark("my_tower", None, "My Tower", 10.5, -20.25, 0.5, "Someplace", "Nowhere")
     # Listed but blank: the name is derived and no location is made up.

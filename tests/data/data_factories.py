@@ -1,34 +1,21 @@
 """Factories for the bad files the data layer must survive, written as real files.
 
-A plain module rather than a conftest.py; the shared photo factories of tests/conftest.py are loaded
-by path, because the module name `conftest` belongs to whichever test folder's conftest pytest loaded
-last (tests/geotag and tests/serve have their own).
+A plain module rather than a conftest.py (the module name `conftest` belongs to whichever test
+folder's conftest pytest loaded last); the shared photo factories live in tests/helpers.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import struct
 import zlib
 from pathlib import Path
-from types import ModuleType
 
 from PIL import Image
 
+from helpers import make_dataset, synthetic_photo
 
-def _load_shared_conftest() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_landmarks_shared_test_factories", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_shared = _load_shared_conftest()
-make_dataset = _shared.make_dataset
-synthetic_photo = _shared.synthetic_photo
+__all__ = ["make_dataset", "synthetic_photo"]
 
 
 def png_bytes(image: Image.Image) -> bytes:

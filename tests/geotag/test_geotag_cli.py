@@ -44,8 +44,21 @@ def test_geotag_command_then_undo(
     digests = {eiffel: sha256(eiffel), rio: sha256(rio)}
     report, geojson = tmp_path / "report.csv", tmp_path / "map.geojson"
 
-    code, out, _ = _run(monkeypatch, capsys, "geotag", folder, "-r", "--checkpoint", tmp_path / "m.pt",
-                        "--min-confidence", "0.3", "--report", report, "--geojson", geojson)  # fmt: skip
+    code, out, _ = _run(
+        monkeypatch,
+        capsys,
+        "geotag",
+        folder,
+        "-r",
+        "--checkpoint",
+        tmp_path / "m.pt",
+        "--min-confidence",
+        "0.3",
+        "--report",
+        report,
+        "--geojson",
+        geojson,
+    )
     assert code == 0
     assert fake_model["checkpoint"] == tmp_path / "m.pt"
     assert "geotagged 2 of 2 photos" in out and f"report: {report}" in out
@@ -89,3 +102,40 @@ def test_exit_codes(
     code, _, err = _run(monkeypatch, capsys, "geotag", "--undo", tmp_path / "nothing.csv")
     assert code == 1 and "no such report" in err
     assert "Traceback" not in err
+
+
+def test_real_model_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tiny_checkpoint: Path
+) -> None:
+    """A model trained by `landmarks train` (tiny, synthetic): its answer lands in the photo as GPS."""
+    from helpers import TINY_CLASSES, synthetic_photo
+    from landmarks.engine.checkpoint import load_checkpoint
+
+    landmarks = load_checkpoint(tiny_checkpoint).landmarks
+    folder = tmp_path / "trip"
+    folder.mkdir()
+    for label in range(len(TINY_CLASSES)):
+        synthetic_photo(label, 50_000 + label, (80, 64)).save(folder / f"photo{label}.jpg", quality=92)
+    report = tmp_path / "report.csv"
+    code, _, err = _run(
+        monkeypatch,
+        capsys,
+        "geotag",
+        folder,
+        "--checkpoint",
+        tiny_checkpoint,
+        "--min-confidence",
+        "0",
+        "--report",
+        report,
+    )
+    assert code == 0, err
+    rows = {Path(r["file"]).name: r for r in csv.DictReader(report.open())}
+    for label in range(len(TINY_CLASSES)):
+        row = rows[f"photo{label}.jpg"]
+        assert row["action"] == "written"
+        expected = next(lm for lm in landmarks if lm.name == row["landmark"])
+        got = location_of(folder / f"photo{label}.jpg")  # read back by exiftool, not by our code
+        assert got is not None
+        assert got[0] == pytest.approx(expected.latitude, abs=1e-5)
+        assert got[1] == pytest.approx(expected.longitude, abs=1e-5)

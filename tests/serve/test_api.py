@@ -48,9 +48,7 @@ def client(fake: FakePredictor) -> Iterator[TestClient]:
 # ---------------------------------------------------------------------------------------------- happy path
 
 
-def test_predict_returns_the_predictors_top_k_with_coordinates(
-    client: TestClient, fake: FakePredictor
-) -> None:
+def test_predict_returns_the_predictors_top_k_with_coordinates(client: TestClient, fake: FakePredictor) -> None:
     photo = photo_bytes(seed=3)
     r = post_photo(client, photo, name="paris.jpg")
     assert r.status_code == 200, r.text
@@ -77,10 +75,7 @@ def test_predict_returns_the_predictors_top_k_with_coordinates(
 
 
 def test_different_photos_get_different_answers(client: TestClient) -> None:
-    answers = {
-        tuple(g["class_index"] for g in post_photo(client, photo_bytes(seed=s)).json()["top"])
-        for s in range(6)
-    }
+    answers = {tuple(g["class_index"] for g in post_photo(client, photo_bytes(seed=s)).json()["top"]) for s in range(6)}
     assert len(answers) > 1
 
 
@@ -118,9 +113,7 @@ def test_unknown_flag_follows_the_threshold(small_catalog: list[Landmark]) -> No
         assert len(body["top"]) == 3  # the closest guesses come along either way
 
 
-def test_landmarks_lists_the_catalog_in_class_order(
-    client: TestClient, small_catalog: list[Landmark]
-) -> None:
+def test_landmarks_lists_the_catalog_in_class_order(client: TestClient, small_catalog: list[Landmark]) -> None:
     body = client.get("/api/v1/landmarks").json()
     assert body["count"] == len(small_catalog)
     assert [lm["class_index"] for lm in body["landmarks"]] == list(range(len(small_catalog)))
@@ -246,9 +239,7 @@ def test_chunked_upload_without_length_is_counted_while_streaming(fake: FakePred
         yield f"\r\n--{boundary}--\r\n".encode()
 
     with TestClient(app) as client:
-        r = client.post(
-            PREDICT, content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"}
-        )
+        r = client.post(PREDICT, content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"})
         assert r.request.headers.get("content-length") is None
         assert r.request.headers["transfer-encoding"] == "chunked"
     assert r.status_code == 413
@@ -480,8 +471,6 @@ def test_the_disk_check_catches_spooled_uploads(temp_dir: Path) -> None:
         return {"size": len(await file.read())}
 
     with TestClient(app) as client:
-        assert (
-            client.post("/upload", files={"file": ("big.bmp", big_photo(), "image/bmp")}).status_code == 200
-        )
+        assert client.post("/upload", files={"file": ("big.bmp", big_photo(), "image/bmp")}).status_code == 200
     assert len(seen) == 1
     assert seen[0] != []

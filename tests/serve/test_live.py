@@ -107,15 +107,11 @@ def test_serve_command_builds_the_app_from_options(
     fake.checkpoint_path = "model.pt"  # type: ignore[attr-defined]
     loaded: list[object] = []
     ran: dict = {}
-    monkeypatch.setattr(
-        predictor_module.Predictor, "load", classmethod(lambda cls, ckpt: loaded.append(ckpt) or fake)
-    )
+    monkeypatch.setattr(predictor_module.Predictor, "load", classmethod(lambda cls, ckpt: loaded.append(ckpt) or fake))
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.update(app=app, **kw))
     monkeypatch.setenv("LANDMARKS_SERVE_MAX_QUEUE", "3")
 
-    result = CliRunner().invoke(
-        cli, ["serve", "--checkpoint", "model.pt", "--port", "8123", "--max-concurrency", "1"]
-    )
+    result = CliRunner().invoke(cli, ["serve", "--checkpoint", "model.pt", "--port", "8123", "--max-concurrency", "1"])
     assert result.exit_code == 0, result.output
     assert [str(p) for p in loaded] == ["model.pt"]
     assert (ran["host"], ran["port"]) == ("127.0.0.1", 8123)

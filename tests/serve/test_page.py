@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from serve_helpers import FakePredictor, live_server
+from serve_helpers import live_server
 
-from landmarks.catalog import catalog_for
+from landmarks.inference.predictor import Predictor
 from landmarks.inference.types import Prediction
 from landmarks.serve.app import create_app
 from landmarks.serve.settings import ServeSettings
@@ -47,9 +47,7 @@ MAX_UPLOAD = 2 * 1024 * 1024
 
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
-        pytest.fail(
-            f"{reason}: CI must run the browser test (apt-get install chromium; pip install playwright)"
-        )
+        pytest.fail(f"{reason}: CI must run the browser test (apt-get install chromium; pip install playwright)")
     pytest.skip(reason)
 
 
@@ -68,14 +66,13 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def predictor(proxy44: Path) -> FakePredictor:
-    """What the page's server answers with; the real model is a drop-in: `Predictor.load(checkpoint)`."""
-    classes = sorted(d.name for d in (proxy44 / "test").iterdir() if d.is_dir())
-    return FakePredictor(catalog_for(classes, proxy44), threshold=0.05)
+def predictor(tiny_checkpoint: Path) -> Predictor:
+    """The real Predictor with a small model trained in the test session (tests/conftest.py)."""
+    return Predictor.load(tiny_checkpoint)
 
 
 @pytest.fixture(scope="module")
-def site(predictor: FakePredictor) -> Iterator[str]:
+def site(predictor: Predictor) -> Iterator[str]:
     with live_server(create_app(predictor, ServeSettings(max_upload_bytes=MAX_UPLOAD))) as url:
         yield url
 
@@ -148,15 +145,11 @@ def assert_topk_rendered(page: Page, data: dict[str, Any]) -> None:
     for i, guess in enumerate(data["top"]):
         row = rows.nth(i)
         assert row.locator(".guess-name").inner_text().startswith(guess["name"])
-        assert percent(row.locator(".guess-pct").inner_text()) == pytest.approx(
-            guess["probability"] * 100, abs=0.051
-        )
+        assert percent(row.locator(".guess-pct").inner_text()) == pytest.approx(guess["probability"] * 100, abs=0.051)
         bar = row.locator(".bar").bounding_box()
         fill = row.locator(".bar-fill").bounding_box()
         assert bar and fill
-        assert fill["width"] / bar["width"] == pytest.approx(
-            max(guess["probability"], 2 / bar["width"]), abs=0.01
-        )
+        assert fill["width"] / bar["width"] == pytest.approx(max(guess["probability"], 2 / bar["width"]), abs=0.01)
 
 
 # ------------------------------------------------------------------------------------------------- tests
@@ -205,12 +198,12 @@ def test_k_control_asks_again(page: Page, photos: list[Path]) -> None:
     first = upload(page, photos[1])
     assert first["k"] == 3
     with page.expect_response("**/api/v1/predict") as answer:
-        page.fill("#k-input", "5")
+        page.fill("#k-input", "2")
     data = answer.value.json()
-    assert data["k"] == 5
-    page.wait_for_function("() => document.querySelectorAll('#topk li').length === 5")
+    assert data["k"] == 2
+    page.wait_for_function("() => document.querySelectorAll('#topk li').length === 2")
     assert_topk_rendered(page, data)
-    assert [g["class_index"] for g in data["top"][:3]] == [g["class_index"] for g in first["top"]]
+    assert [g["class_index"] for g in data["top"]] == [g["class_index"] for g in first["top"][:2]]
 
 
 def _file_transfer(page: Page, photo: Path) -> Any:
@@ -260,7 +253,7 @@ class AlwaysUnsure:
         return prediction.model_copy(update={"unknown": True, "threshold": self.threshold})
 
 
-def test_unknown_state(browser: Browser, predictor: FakePredictor, photos: list[Path]) -> None:
+def test_unknown_state(browser: Browser, predictor: Predictor, photos: list[Path]) -> None:
     """When the model is not sure, the page says so, lists the closest guesses and marks no place."""
     with live_server(create_app(AlwaysUnsure(predictor))) as url, opened(browser, url) as page:
         data = upload(page, photos[0])

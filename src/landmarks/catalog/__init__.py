@@ -164,8 +164,7 @@ def _parse_rows(reader: Any, source: str) -> dict[str, Landmark]:
     missing = [c for c in (key, "name", "latitude", "longitude") if c not in fields]
     if missing:
         raise DatasetError(
-            f"{source}: the header lacks the column(s) {', '.join(missing)} "
-            f"(found: {', '.join(fields) or 'no header'})"
+            f"{source}: the header lacks the column(s) {', '.join(missing)} (found: {', '.join(fields) or 'no header'})"
         )
     catalog: dict[str, Landmark] = {}
     for cells in reader:

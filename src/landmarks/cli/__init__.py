@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import click
 import typer
 
 from landmarks import __version__
@@ -54,21 +53,13 @@ serve_cli.register(app)
 
 
 def main() -> None:
-    """Console entry point: user-facing errors become one line on stderr and a non-zero exit."""
+    """Console entry point: user-facing errors become one line on stderr and a non-zero exit.
+
+    typer's standalone mode already turns usage errors into a message and exit code 2; what reaches us
+    here are the errors a user can act on (bad data, missing model, ...), printed without a traceback.
+    """
     try:
-        code = app(standalone_mode=False)
+        app()
     except LandmarksError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        typer.echo("Aborted.", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        typer.echo("Interrupted.", err=True)
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)

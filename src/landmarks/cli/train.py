@@ -17,30 +17,25 @@ class ModelKind(StrEnum):
 
 
 def train(
-    out: Annotated[
-        Path, typer.Option("--out", help="Run directory: best.pt, last.pt, metrics.csv, curves, report.")
-    ],
-    data: Annotated[
-        Path | None, typer.Option(help="A train/ test/ photo folder (env LANDMARKS_DATA).")
-    ] = None,
-    model: Annotated[
-        ModelKind, typer.Option(help="A CNN from scratch, or transfer learning.")
-    ] = ModelKind.transfer,
-    backbone: Annotated[str, typer.Option(help="Pretrained backbone (transfer).")] = "efficientnet_lite0",
+    out: Annotated[Path, typer.Option("--out", help="Run directory: best.pt, last.pt, metrics.csv, curves, report.")],
+    data: Annotated[Path | None, typer.Option(help="A train/ test/ photo folder (env LANDMARKS_DATA).")] = None,
+    model: Annotated[ModelKind, typer.Option(help="A CNN from scratch, or transfer learning.")] = ModelKind.transfer,
+    backbone: Annotated[
+        str, typer.Option(help="Pretrained backbone (transfer); several joined by '+' concatenate their features.")
+    ] = "efficientnet_lite0+efficientnet_lite2",
     finetune: Annotated[
         bool,
-        typer.Option(
-            "--finetune/--freeze", help="Fine-tune the backbone, or train the head on frozen features."
-        ),
+        typer.Option("--finetune/--freeze", help="Fine-tune the backbone, or train the head on frozen features."),
     ] = False,
-    epochs: Annotated[
-        int | None, typer.Option(min=1, help="Default: scratch 60, finetune 12, frozen 80.")
-    ] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Default: scratch 70, finetune 12, frozen 80.")] = None,
     image_size: Annotated[int | None, typer.Option(min=32, help="Input size (scratch default 128).")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate of the head / scratch model.")] = None,
     label_smoothing: Annotated[float, typer.Option(min=0.0, max=0.99)] = 0.1,
     mixup: Annotated[float, typer.Option(min=0.0, help="MixUp/CutMix alpha for image runs; 0 = off.")] = 0.0,
+    head_hidden: Annotated[
+        int | None, typer.Option(min=0, help="Hidden width of an MLP head; 0 = linear. Default: 1024 frozen, else 0.")
+    ] = None,
     feature_views: Annotated[int, typer.Option(min=1, help="Frozen mode: augmented views per photo.")] = 10,
     patience: Annotated[int, typer.Option(min=1, help="Early stopping patience (epochs).")] = 15,
     time_budget: Annotated[
@@ -48,9 +43,7 @@ def train(
     ] = None,
     seed: Annotated[int, typer.Option()] = 0,
     val_fraction: Annotated[float, typer.Option(min=0.01, max=0.9)] = 0.2,
-    weights: Annotated[
-        Path | None, typer.Option(help="Backbone weights file, when not found offline.")
-    ] = None,
+    weights: Annotated[Path | None, typer.Option(help="Backbone weights file, when not found offline.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from RUN_DIR/last.pt.")] = False,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads (default: all cores).")] = None,
     workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
@@ -72,6 +65,7 @@ def train(
             lr=lr,
             label_smoothing=label_smoothing,
             mixup=mixup,
+            head_hidden=head_hidden,
             feature_views=feature_views,
             patience=patience,
             time_budget_min=time_budget,
@@ -89,13 +83,9 @@ def train(
 def evaluate(
     checkpoint: Annotated[Path, typer.Option(help="A checkpoint written by `landmarks train`.")],
     out: Annotated[Path, typer.Option(help="Folder for report.md, report.json and the PNGs.")],
-    data: Annotated[
-        Path | None, typer.Option(help="A train/ test/ photo folder (env LANDMARKS_DATA).")
-    ] = None,
+    data: Annotated[Path | None, typer.Option(help="A train/ test/ photo folder (env LANDMARKS_DATA).")] = None,
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
-    tta: Annotated[
-        bool, typer.Option(help="Test-time augmentation: average with the mirrored photo.")
-    ] = False,
+    tta: Annotated[bool, typer.Option(help="Test-time augmentation: average with the mirrored photo.")] = False,
     seed: Annotated[int, typer.Option(help="Split seed (as used in training).")] = 0,
     val_fraction: Annotated[float, typer.Option(min=0.01, max=0.9)] = 0.2,
 ) -> None:

@@ -20,7 +20,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from landmarks.errors import BadImageError, DecompressionBombError, UnsupportedFormatError
 
-IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".avif"})
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".avif", ".tif", ".tiff"}
+)
 """Lower-case suffixes we read; compare with `path.suffix.lower()`."""
 
 MAX_PIXELS = 90_000_000

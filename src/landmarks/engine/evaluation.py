@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from landmarks.engine.runtime import Runtime
-from landmarks.engine.train import evaluate
+from landmarks.engine.train import decoded_size, evaluate
 
 
 def predict_split(
@@ -29,8 +29,7 @@ def predict_split(
 
     cfg = model.config  # type: ignore[union-attr]
     samples = getattr(prepared, split)
-    resize = round(cfg.image_size / cfg.crop_pct)
-    store = prepared.store(size=max(256, resize))
+    store = prepared.store(size=decoded_size(cfg.image_size, cfg.crop_pct))
     store.warm([s.path for s in samples], progress=progress)
     transform = EvalPreset(cfg.image_size, cfg.mean, cfg.std, crop_pct=cfg.crop_pct)
     loader = DataLoader(CachedImageDataset(samples, store, transform), batch_size=batch_size)

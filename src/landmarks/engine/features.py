@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,15 @@ class FeatureExtractor:
         self.batch_size = batch_size
         self.progress = progress
         cfg = model.config
-        self.resize_size = round(cfg.image_size / cfg.crop_pct)
-        self.store = prepared.store(size=max(256, self.resize_size))
+        from landmarks.engine.train import decoded_size
+
+        self.store = prepared.store(size=decoded_size(cfg.image_size, cfg.crop_pct))
         self.folder = Path(prepared.cache_dir) / "features"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.backbone = runtime.prepare(model.backbone).eval()
+        self.images_computed = 0
+        self.seconds = 0.0
+        """Photos run through the backbone (cache misses) and the time it took: the run's throughput."""
 
     def _key(self, split: str, view: str) -> Path:
         cfg = self.model.config
@@ -74,9 +79,12 @@ class FeatureExtractor:
         samples = getattr(self.prepared, split)
         loader = DataLoader(CachedImageDataset(samples, self.store, transform), batch_size=self.batch_size)
         feats = []
+        started = time.perf_counter()
         for x, _ in tqdm(loader, desc=desc, leave=False, disable=not self.progress):
             with self.runtime.autocast():
                 feats.append(self.backbone(self.runtime.to_input(x)).float().cpu())
+        self.seconds += time.perf_counter() - started
+        self.images_computed += len(samples)
         return torch.cat(feats) if feats else torch.zeros(0, self.model.num_features)
 
     def _cached(self, split: str, view: str, make: Any) -> torch.Tensor:
@@ -100,14 +108,23 @@ class FeatureExtractor:
         transform = EvalPreset(cfg.image_size, cfg.mean, cfg.std, crop_pct=cfg.crop_pct)
         return self._cached(split, "eval", lambda: self._extract(split, transform, f"features {split}"))
 
-    def train_views(self, views: int, seed: int = 0) -> torch.Tensor:
-        """[N, views, F] (fp16): view 0 is the eval crop, the others seeded random augmentations."""
+    def train_views(self, views: int, seed: int = 0, deadline: float | None = None) -> torch.Tensor:
+        """[N, views, F] (fp16): view 0 is the eval crop, the others seeded random augmentations.
+
+        With a `deadline` (a `time.monotonic()` value), fewer views are computed when the next one would
+        not finish in time; cached views cost nothing and are always used.
+        """
         from landmarks.data.transforms import TrainPreset
 
         cfg = self.model.config
         self.store.warm([s.path for s in self.prepared.train], progress=self.progress)
         out = [self.eval_view("train").half()]
+        slowest = 0.0
         for v in range(1, views):
+            cached = self._key("train", f"aug{v}-s{seed}").is_file()
+            if deadline is not None and not cached and time.monotonic() + slowest > deadline:
+                break
+            started = time.monotonic()
             transform = TrainPreset(cfg.image_size, cfg.mean, cfg.std)
 
             def make(v: int = v, transform: Any = transform) -> torch.Tensor:
@@ -115,4 +132,5 @@ class FeatureExtractor:
                 return self._extract("train", transform, f"features train view {v}/{views - 1}").half()
 
             out.append(self._cached("train", f"aug{v}-s{seed}", make))
+            slowest = max(slowest, time.monotonic() - started)
         return torch.stack(out, dim=1)

@@ -18,7 +18,6 @@ _EXPORTS = {
     "GeotagOptions": "batch",
     "GeotagSummary": "batch",
     "PredictorLike": "batch",
-    "expand_inputs": "batch",
     "geotag": "batch",
     "Location": "metadata",
     "SidecarName": "metadata",

@@ -8,12 +8,10 @@ there, read-only, unreadable) are never sent to the predictor.
 
 from __future__ import annotations
 
-import glob
-import os
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -42,10 +40,8 @@ from landmarks.geotag.report import (
 )
 from landmarks.inference.types import Prediction
 
+
 #: Suffixes picked up when a folder or glob is given (any letter case); named files are always tried.
-PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".avif", ".tif", ".tiff"})
-
-
 class NothingGeotaggedError(LandmarksError):
     """Not a single photo of the batch could be read or written."""
 
@@ -86,55 +82,6 @@ class GeotagSummary:
     def ok(self) -> bool:
         """False when nothing worked: every photo unreadable, unsupported or failed."""
         return any(r.action not in FAILURES for r in self.results)
-
-
-def expand_inputs(inputs: Iterable[str | Path], recursive: bool = False) -> tuple[list[Path], list[str]]:
-    """(photos, problems) for what a user typed: files, folders (descended with `recursive`), globs.
-
-    Named files are taken whatever their suffix (a bad one is reported when read); folders and globs
-    give the files with a photo suffix, hidden ones left out. Absolute paths, duplicates dropped.
-    """
-    photos: dict[Path, Path] = {}
-    problems: list[str] = []
-
-    def add(path: Path) -> None:
-        photos.setdefault(path.resolve(), path.absolute())
-
-    for item in inputs:
-        path = Path(item).expanduser()
-        if path.is_dir():
-            found = _folder_photos(path, recursive)
-            if not found:
-                problems.append(f"{path}: no photos in this folder" + ("" if recursive else " (try --recursive)"))
-        elif path.exists():
-            found = [path]
-        elif glob.has_magic(str(item)):
-            found = []
-            for match in map(Path, sorted(glob.glob(str(path), recursive=recursive))):
-                if match.is_dir():
-                    found.extend(_folder_photos(match, recursive))
-                elif match.is_file() and _is_photo_name(match):
-                    found.append(match)
-            if not found:
-                problems.append(f"{item}: no photos match")
-        else:
-            problems.append(f"{path}: no such file or folder")
-            found = []
-        for photo in found:
-            add(photo)
-    return list(photos.values()), problems
-
-
-def _is_photo_name(path: Path) -> bool:
-    return path.suffix.lower() in PHOTO_EXTENSIONS and not path.name.startswith(".")
-
-
-def _folder_photos(folder: Path, recursive: bool) -> list[Path]:
-    found: list[Path] = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
-        found.extend(Path(root) / name for name in sorted(files) if _is_photo_name(Path(name)))
-    return found
 
 
 class _Writer:

@@ -160,9 +160,7 @@ class Predictor:
     def _check_k(self, k: int) -> int:
         n = len(self.classes)
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= n:
-            raise ValueError(
-                f"k must be a whole number from 1 to {n} (the model knows {n} landmarks), not {k!r}"
-            )
+            raise ValueError(f"k must be a whole number from 1 to {n} (the model knows {n} landmarks), not {k!r}")
         return k
 
     def _to_prediction(self, probs: torch.Tensor, k: int, source: str, ckpt: Checkpoint) -> Prediction:
@@ -187,9 +185,7 @@ class Predictor:
             )
         score = float(top_p[0])
         threshold = ckpt.calibration.threshold
-        return Prediction(
-            source=source, top=guesses, unknown=score < threshold, score=score, threshold=threshold
-        )
+        return Prediction(source=source, top=guesses, unknown=score < threshold, score=score, threshold=threshold)
 
 
 def _describe(image: ImageInput) -> str:

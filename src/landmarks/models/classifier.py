@@ -47,9 +47,7 @@ class ModelConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
     @classmethod
-    def for_transfer(
-        cls, backbone: str, num_classes: int, image_size: int | None = None, **kw: Any
-    ) -> ModelConfig:
+    def for_transfer(cls, backbone: str, num_classes: int, image_size: int | None = None, **kw: Any) -> ModelConfig:
         spec = get_backbone_spec(backbone)
         return cls(
             arch="transfer",
@@ -118,9 +116,7 @@ class LandmarkClassifier(nn.Module):
         return self.head[:-1](self.backbone(x))
 
 
-def create_model(
-    config: ModelConfig, *, pretrained: bool = True, weights: Path | None = None
-) -> LandmarkClassifier:
+def create_model(config: ModelConfig, *, pretrained: bool = True, weights: Path | None = None) -> LandmarkClassifier:
     """Build a classifier; transfer backbones get their ImageNet weights unless `pretrained=False`.
 
     `pretrained=False` is what checkpoint loading uses: the checkpoint brings every weight itself.

@@ -15,7 +15,7 @@ from torch import nn
 
 @dataclass
 class ScratchConfig:
-    widths: tuple[int, ...] = (48, 96, 192, 384)
+    widths: tuple[int, ...] = (32, 64, 128, 256)
     """Channels of each stage; every stage after the first halves the resolution."""
     blocks: tuple[int, ...] = (2, 2, 2, 2)
     """Residual blocks per stage."""

@@ -215,9 +215,7 @@ def create_app(predictor: PredictorLike | PredictorFactory, settings: ServeSetti
     @app.post("/api/predict", response_model=PredictResponse, include_in_schema=False)
     async def predict(
         request: Request,
-        k: Annotated[
-            str | None, Query(description="number of guesses; the form field `k` takes precedence")
-        ] = None,
+        k: Annotated[str | None, Query(description="number of guesses; the form field `k` takes precedence")] = None,
     ) -> PredictResponse:
         """Upload a photo as multipart field `file`; get the top-k guesses and the unknown flag."""
         model = state.ready()

@@ -1,0 +1,108 @@
+"""How honest is "not one of our landmarks"? The fixed open-set protocol on real photos.
+
+Seed 0 picks 14 of the 44 proxy44 classes as unknown (the four Qutb-complex classes stay together on
+one side); a model is trained on the other 30 with the default recipe; its 30 classes' test photos are
+scored against the 14 unknown classes' test photos plus ../shared/data/not_landmarks. Prints OOD AUROC
+per score, and top-1 accuracy at 90 % coverage of the in-distribution test photos.
+
+    .venv/bin/python benchmarks/ood_proxy44.py
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+from pathlib import Path
+
+import torch
+from torchmetrics.functional.classification import binary_auroc
+
+from _common import PROXY44, REPO
+
+QUTB = ("qutub_minar", "alai_minar", "alai_darwaza", "iron_pillar")
+NOT_LANDMARKS = REPO.parent / "shared" / "data" / "not_landmarks"
+
+
+def pick_unknown(classes: list[str], n_unknown: int = 14, seed: int = 0) -> list[str]:
+    """Seeded choice of unknown classes; the Qutb complex is one unit, so it lands wholly on one side."""
+    units: list[tuple[str, ...]] = [QUTB] + [(c,) for c in classes if c not in QUTB]
+    random.Random(seed).shuffle(units)
+    chosen: list[str] = []
+    for unit in units:
+        if len(chosen) + len(unit) <= n_unknown:
+            chosen.extend(unit)
+        if len(chosen) == n_unknown:
+            break
+    return sorted(chosen)
+
+
+def known_view(root: Path, known: list[str], dest: Path) -> Path:
+    """A train/ test/ folder of symlinks to the known classes only (the real photos stay where they are)."""
+    for split in ("train", "test"):
+        (dest / split).mkdir(parents=True)
+        for c in known:
+            (dest / split / c).symlink_to(root / split / c, target_is_directory=True)
+    (dest / "catalog.csv").symlink_to(root / "catalog.csv")
+    return dest
+
+
+def accuracy_at_coverage(scores: torch.Tensor, correct: torch.Tensor, coverage: float) -> float:
+    keep = scores.argsort(descending=True)[: max(1, round(coverage * len(scores)))]
+    return float(correct[keep].float().mean())
+
+
+def main() -> None:
+    import argparse
+
+    from landmarks.engine.train import TrainConfig, fit
+    from landmarks.inference.predictor import Predictor
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=PROXY44)
+    p.add_argument("--feature-views", type=int, default=None, help="override the recipe's feature views")
+    p.add_argument("--backbone", default=None)
+    args = p.parse_args()
+
+    classes = sorted(d.name for d in (args.data / "train").iterdir() if d.is_dir())
+    unknown = pick_unknown(classes)
+    known = [c for c in classes if c not in unknown]
+    print(f"known ({len(known)}): {', '.join(known)}\nunknown ({len(unknown)}): {', '.join(unknown)}")
+    with tempfile.TemporaryDirectory(prefix="landmarks-ood-") as tmp:
+        view = known_view(args.data, known, Path(tmp) / "known")
+        overrides = {k: v for k, v in {"feature_views": args.feature_views, "backbone": args.backbone}.items() if v}
+        result = fit(TrainConfig(data=view, out=Path(tmp) / "run", model="transfer", **overrides))
+        predictor = Predictor.load(result.best)
+
+        def photos(split_root: Path, names: list[str]) -> list[Path]:
+            return sorted(f for c in names for f in (split_root / c).iterdir() if f.is_file())
+
+        in_photos = photos(args.data / "test", known)
+        out_photos = photos(args.data / "test", unknown) + sorted(NOT_LANDMARKS.glob("*.jpg"))
+        k = len(known)
+        in_results = predictor.predict_many(in_photos, k=k, batch_size=32)
+        out_results = predictor.predict_many(out_photos, k=k, batch_size=32)
+    in_scores = torch.tensor([r.score for r in in_results])
+    out_scores = torch.tensor([r.score for r in out_results])
+    truth = torch.tensor([known.index(path.parent.name) for path in in_photos])
+    predicted = torch.tensor([r.best.class_index for r in in_results])
+    correct = predicted == truth
+    scores = torch.cat([in_scores, out_scores])
+    is_known = torch.cat([torch.ones(len(in_scores)), torch.zeros(len(out_scores))]).long()
+    threshold = predictor.threshold
+    figures = {
+        "score": predictor.checkpoint.calibration.score,
+        "auroc": round(float(binary_auroc(scores, is_known)), 4),
+        "in_distribution_top1": round(float(correct.float().mean()), 4),
+        "top1_at_90pct_coverage": round(accuracy_at_coverage(in_scores, correct, 0.9), 4),
+        "threshold": round(threshold, 4),
+        "known_kept_at_threshold": round(float((in_scores >= threshold).float().mean()), 4),
+        "unknown_flagged_at_threshold": round(float((out_scores < threshold).float().mean()), 4),
+        "n_known_photos": len(in_photos),
+        "n_unknown_photos": len(out_photos),
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

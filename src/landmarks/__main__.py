@@ -1,0 +1,5 @@
+"""`python -m landmarks` runs the CLI."""
+
+from landmarks.cli import main
+
+main()
