@@ -14,6 +14,7 @@ import json
 import random
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 from torchmetrics.functional.classification import binary_auroc
@@ -52,10 +53,34 @@ def accuracy_at_coverage(scores: torch.Tensor, correct: torch.Tensor, coverage: 
     return float(correct[keep].float().mean())
 
 
+def photos(split_root: Path, names: list[str]) -> list[Path]:
+    return sorted(f for c in names for f in (split_root / c).iterdir() if f.is_file())
+
+
+def score_figures(predictor: Any, in_results: list[Any], out_results: list[Any], truth: torch.Tensor) -> dict:
+    """AUROC of known vs unknown, and what the stored threshold does on each side."""
+    in_scores = torch.tensor([r.score for r in in_results])
+    out_scores = torch.tensor([r.score for r in out_results])
+    correct = torch.tensor([r.best.class_index for r in in_results]) == truth
+    scores = torch.cat([in_scores, out_scores])
+    is_known = torch.cat([torch.ones(len(in_scores)), torch.zeros(len(out_scores))]).long()
+    threshold = predictor.threshold
+    return {
+        "score": predictor.score,
+        "auroc": round(float(binary_auroc(scores, is_known)), 4),
+        "in_distribution_top1": round(float(correct.float().mean()), 4),
+        "top1_at_90pct_coverage": round(accuracy_at_coverage(in_scores, correct, 0.9), 4),
+        "threshold": round(threshold, 4),
+        "known_kept_at_threshold": round(float((in_scores >= threshold).float().mean()), 4),
+        "unknown_flagged_at_threshold": round(float((out_scores < threshold).float().mean()), 4),
+    }
+
+
 def main() -> None:
     import argparse
 
     from landmarks.engine.train import TrainConfig, fit
+    from landmarks.inference.calibration import UNKNOWN_SCORES
     from landmarks.inference.predictor import Predictor
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,34 +97,21 @@ def main() -> None:
         view = known_view(args.data, known, Path(tmp) / "known")
         overrides = {k: v for k, v in {"feature_views": args.feature_views, "backbone": args.backbone}.items() if v}
         result = fit(TrainConfig(data=view, out=Path(tmp) / "run", model="transfer", **overrides))
-        predictor = Predictor.load(result.best)
-
-        def photos(split_root: Path, names: list[str]) -> list[Path]:
-            return sorted(f for c in names for f in (split_root / c).iterdir() if f.is_file())
-
         in_photos = photos(args.data / "test", known)
         out_photos = photos(args.data / "test", unknown) + sorted(NOT_LANDMARKS.glob("*.jpg"))
-        k = len(known)
-        in_results = predictor.predict_many(in_photos, k=k, batch_size=32)
-        out_results = predictor.predict_many(out_photos, k=k, batch_size=32)
-    in_scores = torch.tensor([r.score for r in in_results])
-    out_scores = torch.tensor([r.score for r in out_results])
-    truth = torch.tensor([known.index(path.parent.name) for path in in_photos])
-    predicted = torch.tensor([r.best.class_index for r in in_results])
-    correct = predicted == truth
-    scores = torch.cat([in_scores, out_scores])
-    is_known = torch.cat([torch.ones(len(in_scores)), torch.zeros(len(out_scores))]).long()
-    threshold = predictor.threshold
+        truth = torch.tensor([known.index(path.parent.name) for path in in_photos])
+        rows = []
+        for score in UNKNOWN_SCORES:
+            predictor = Predictor.load(result.best, score=score)
+            in_results = predictor.predict_many(in_photos, k=1, batch_size=32)
+            out_results = predictor.predict_many(out_photos, k=1, batch_size=32)
+            rows.append(score_figures(predictor, in_results, out_results, truth))
+        default = predictor.checkpoint.calibration.score
     figures = {
-        "score": predictor.checkpoint.calibration.score,
-        "auroc": round(float(binary_auroc(scores, is_known)), 4),
-        "in_distribution_top1": round(float(correct.float().mean()), 4),
-        "top1_at_90pct_coverage": round(accuracy_at_coverage(in_scores, correct, 0.9), 4),
-        "threshold": round(threshold, 4),
-        "known_kept_at_threshold": round(float((in_scores >= threshold).float().mean()), 4),
-        "unknown_flagged_at_threshold": round(float((out_scores < threshold).float().mean()), 4),
+        "default_score": default,
         "n_known_photos": len(in_photos),
         "n_unknown_photos": len(out_photos),
+        "scores": rows,
     }
     print(json.dumps(figures))
 

@@ -137,3 +137,72 @@ def test_frozen_transfer_caches_features_and_trains_the_head(tmp_path: Path) -> 
     # The saved model is the whole network: backbone + trained head, usable without the feature cache.
     model = ckpt.build_model()
     assert model(torch.zeros(1, 3, 96, 96)).shape == (1, 4)
+
+
+def test_finetuning_unfreezes_the_backbone_after_the_head_warms_up(tmp_path: Path) -> None:
+    """Gradual unfreezing: epoch 1 trains the head only; then the backbone learns at a lower rate."""
+    data = make_dataset(tmp_path / "data", TINY_CLASSES[:2], train_per_class=8, test_per_class=1, size=(80, 64))
+    snapshots: list[dict[str, torch.Tensor]] = []
+    real_epoch = train_module.train_one_epoch
+
+    def snapshot_after(*args: object, **kwargs: object) -> tuple[float, float, float]:
+        out = real_epoch(*args, **kwargs)  # type: ignore[arg-type]
+        model = args[0]
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})  # type: ignore[attr-defined]
+        return out
+
+    config = TrainConfig(
+        data=data,
+        out=tmp_path / "run",
+        model="transfer",
+        backbone="efficientnet_lite0",
+        mode="finetune",
+        image_size=64,
+        epochs=2,
+        batch_size=8,
+        unfreeze_after=1,
+        cache=tmp_path / "cache",
+        progress=False,
+    )
+    from landmarks.models.backbones import build_backbone
+
+    pretrained = build_backbone("efficientnet_lite0")[0].state_dict()
+    mp = pytest.MonkeyPatch()
+    mp.setattr(train_module, "train_one_epoch", snapshot_after)
+    try:
+        fit(config)
+    finally:
+        mp.undo()
+    conv = "backbone.conv_stem.weight"
+    torch.testing.assert_close(snapshots[0][conv], pretrained["conv_stem.weight"])  # frozen in epoch 1
+    assert not torch.equal(snapshots[1][conv], snapshots[0][conv])  # learning from epoch 2
+    assert not torch.equal(snapshots[1]["head.1.weight"], snapshots[0]["head.1.weight"])
+
+
+def test_evaluate_command_writes_a_report_that_matches_training(tiny_run: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from landmarks.cli import app
+
+    out = tmp_path / "eval"
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--checkpoint",
+            str(tiny_run / "best.pt"),
+            "--data",
+            str(tiny_run.parent / "data"),
+            "--out",
+            str(out),
+            "--tta",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "report.json").read_text())["report"]
+    trained = json.loads((tiny_run / "metrics.json").read_text())
+    assert report["n"] == 4 * 5
+    assert report["top1"] >= 0.9 and abs(report["top1"] - trained["test_top1"]) <= 0.1  # TTA may move a photo
+    for name in ("report.md", "confusion_matrix.png", "mistakes.png", "reliability.png"):
+        assert (out / name).stat().st_size > 0
+    assert "top-1" in res.output and str(out / "report.md") in res.output

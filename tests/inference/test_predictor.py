@@ -44,8 +44,20 @@ def test_top_k_is_sorted_with_probabilities_and_coordinates(predictor: Predictor
     best = result.best
     assert best.folder == "16.Eiffel_Tower" and best.class_id == 16 and best.name == "Eiffel Tower"
     assert best.latitude == pytest.approx(48.8583, abs=0.01) and best.longitude == pytest.approx(2.2945, abs=0.01)
-    assert result.score == pytest.approx(best.probability)
+    assert predictor.score == "centroid_cosine"  # the default unknown score
+    assert -1 <= result.score <= 1 and result.threshold == predictor.threshold
     assert result.unknown == (result.score < result.threshold)
+
+
+def test_both_unknown_scores_are_fitted_and_usable(tiny_checkpoint: Path, photos: dict[str, Path]) -> None:
+    ckpt = load_checkpoint(tiny_checkpoint)
+    thresholds = ckpt.calibration.details["thresholds"]
+    assert set(thresholds) == {"max_softmax", "centroid_cosine"}
+    assert ckpt.calibration.centroids is not None and ckpt.calibration.centroids.shape[0] == len(TINY_CLASSES)
+    softmax = Predictor.load(tiny_checkpoint, score="max_softmax")
+    result = softmax.predict(photos["16.Eiffel_Tower"], k=2)
+    assert result.score == pytest.approx(result.best.probability)
+    assert result.threshold == pytest.approx(thresholds["max_softmax"])
 
 
 def test_predicts_every_class_and_takes_pil_and_bytes(predictor: Predictor, photos: dict[str, Path]) -> None:

@@ -99,7 +99,7 @@ def evaluate(
         f"{split}: {report.n} photos  top-1 {report.top1:.2%}  top-3 {report.top3:.2%}  top-5 {report.top5:.2%}  "
         f"ECE {report.ece:.3f}"
     )
-    typer.echo(f"report: {written.get('report.md', out)}")
+    typer.echo(f"report: {written.get('markdown', out)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -31,8 +31,24 @@ class Calibration:
     temperature: float = 1.0
     threshold: float = 0.0
     score: str = "max_softmax"
-    """Which confidence score `threshold` applies to."""
+    """Which confidence score `threshold` applies to: max_softmax or centroid_cosine."""
+    centroids: torch.Tensor | None = None
+    """[C, F] class centres in feature space (for centroid_cosine)."""
     details: dict[str, Any] = field(default_factory=dict)
+    """How it was fitted, including the threshold of every score (`thresholds`)."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Calibration):
+            return NotImplemented
+        same_centroids = (self.centroids is None and other.centroids is None) or (
+            self.centroids is not None and other.centroids is not None and torch.equal(self.centroids, other.centroids)
+        )
+        return (self.temperature, self.threshold, self.score, self.details) == (
+            other.temperature,
+            other.threshold,
+            other.score,
+            other.details,
+        ) and same_centroids
 
 
 @dataclass
@@ -73,6 +89,7 @@ def save_checkpoint(ckpt: Checkpoint, path: Path) -> Path:
             "temperature": float(ckpt.calibration.temperature),
             "threshold": float(ckpt.calibration.threshold),
             "score": ckpt.calibration.score,
+            "centroids": ckpt.calibration.centroids,
             "details": ckpt.calibration.details,
         },
         "train_config": ckpt.train_config,
@@ -125,6 +142,7 @@ def load_checkpoint(path: Path | str) -> Checkpoint:
                 temperature=float(cal.get("temperature", 1.0)),
                 threshold=float(cal.get("threshold", 0.0)),
                 score=str(cal.get("score", "max_softmax")),
+                centroids=cal.get("centroids"),
                 details=dict(cal.get("details", {})),
             ),
             train_config=dict(raw.get("train_config", {})),

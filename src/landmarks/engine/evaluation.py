@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from landmarks.engine.runtime import Runtime
-from landmarks.engine.train import decoded_size, evaluate
+from landmarks.engine.train import decoded_size, evaluate_with_features
 
 
 def predict_split(
@@ -22,8 +21,10 @@ def predict_split(
     tta: bool = False,
     batch_size: int = 64,
     progress: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor, list[Path]]:
-    """(log-probs [N, C], targets [N], paths) for `split` ('train', 'val' or 'test') with the eval transform."""
+    with_features: bool = False,
+) -> Any:
+    """(log-probs [N, C], targets [N], paths) for `split` ('train', 'val' or 'test') with the eval transform;
+    `with_features` adds the backbone features [N, F] as a fourth item."""
     from landmarks.data.datasets import CachedImageDataset
     from landmarks.data.transforms import EvalPreset
 
@@ -33,8 +34,11 @@ def predict_split(
     store.warm([s.path for s in samples], progress=progress)
     transform = EvalPreset(cfg.image_size, cfg.mean, cfg.std, crop_pct=cfg.crop_pct)
     loader = DataLoader(CachedImageDataset(samples, store, transform), batch_size=batch_size)
-    log_probs, targets = evaluate(model, loader, runtime, tta=tta, progress=progress, desc=f"predict {split}")
-    return log_probs, targets, [s.path for s in samples]
+    log_probs, targets, features = evaluate_with_features(
+        model, loader, runtime, tta=tta, progress=progress, desc=f"predict {split}"
+    )
+    paths = [s.path for s in samples]
+    return (log_probs, targets, paths, features) if with_features else (log_probs, targets, paths)
 
 
 def evaluate_checkpoint(

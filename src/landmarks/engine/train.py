@@ -31,7 +31,14 @@ from landmarks.engine.losses import SmoothedNLLLoss, mixup_cutmix
 from landmarks.engine.runtime import Runtime, seed_everything, torch_threads
 from landmarks.engine.schedule import WarmupCosine, warmup_cosine
 from landmarks.errors import CheckpointError, LandmarksError
-from landmarks.inference.calibration import calibrated_probs, choose_threshold, fit_temperature
+from landmarks.inference.calibration import (
+    UnknownScore,
+    calibrated_probs,
+    centroid_similarity,
+    choose_threshold,
+    class_centroids,
+    fit_temperature,
+)
 from landmarks.models.classifier import LandmarkClassifier, ModelConfig, create_model
 from landmarks.models.scratch import ScratchConfig
 
@@ -81,6 +88,8 @@ class TrainConfig:
     transfer (the head is all that trains), 0 otherwise."""
     feature_views: int = 10
     """Frozen mode: augmented views per training photo (view 0 is the plain eval crop)."""
+    unknown_score: UnknownScore = "centroid_cosine"
+    """The score the unknown decision uses (both are fitted and stored; see inference/calibration.py)."""
     keep_correct: float = 0.95
     """Unknown threshold: the share of correct val answers kept above it."""
     cache: Path | None = None
@@ -227,18 +236,39 @@ def evaluate(
     desc: str = "eval",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probabilities [N, C] (fp32) and targets [N]; with `tta`, the mean of the photo and its mirror."""
+    log_probs, targets, _ = evaluate_with_features(model, loader, runtime, tta=tta, progress=progress, desc=desc)
+    return log_probs, targets
+
+
+@torch.no_grad()
+def evaluate_with_features(
+    model: nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    runtime: Runtime,
+    *,
+    tta: bool = False,
+    progress: bool = False,
+    desc: str = "eval",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """As `evaluate`, plus the backbone features [N, F] of a LandmarkClassifier (of the unmirrored photo)."""
     model.eval()
-    outs, targets = [], []
+    split = isinstance(model, LandmarkClassifier)
+    outs, targets, feats = [], [], []
     for x, y in tqdm(loader, desc=desc, leave=False, disable=not progress):
         x = runtime.to_input(x)
         with runtime.autocast():
-            log_probs = model(x).float()
+            if split:
+                features = model.forward_features(x)
+                log_probs = model.forward_head(features).float()
+                feats.append(features.float().cpu())
+            else:
+                log_probs = model(x).float()
             if tta and x.dim() == 4:
                 mirrored = model(x.flip(-1)).float()
                 log_probs = torch.logsumexp(torch.stack([log_probs, mirrored]), 0) - math.log(2)
         outs.append(log_probs.cpu())
         targets.append(y.cpu())
-    return torch.cat(outs), torch.cat(targets)
+    return torch.cat(outs), torch.cat(targets), (torch.cat(feats) if feats else None)
 
 
 def nll_and_accuracy(log_probs: torch.Tensor, targets: torch.Tensor) -> tuple[float, float]:
@@ -498,6 +528,35 @@ def _fit_frozen(
     return history, best_state, run_stats
 
 
+def calibrate(
+    val_log_probs: torch.Tensor,
+    val_targets: torch.Tensor,
+    val_features: torch.Tensor,
+    train_features: torch.Tensor,
+    train_targets: torch.Tensor,
+    config: TrainConfig,
+) -> Calibration:
+    """Temperature on val; class centres from train; a threshold per unknown score, kept-correct on val."""
+    temperature = fit_temperature(val_log_probs, val_targets)
+    probs, predicted = calibrated_probs(val_log_probs, temperature).max(1)
+    correct = predicted == val_targets
+    centroids = class_centroids(train_features, train_targets, val_log_probs.shape[1])
+    scores = {"max_softmax": probs, "centroid_cosine": centroid_similarity(val_features, centroids)}
+    thresholds = {name: choose_threshold(s, correct, keep=config.keep_correct) for name, s in scores.items()}
+    return Calibration(
+        temperature=temperature,
+        threshold=thresholds[config.unknown_score],
+        score=config.unknown_score,
+        centroids=centroids,
+        details={
+            "keep_correct": config.keep_correct,
+            "fitted_on": "val",
+            "n_val": len(val_targets),
+            "thresholds": thresholds,
+        },
+    )
+
+
 def _finish(
     model: LandmarkClassifier,
     model_config: ModelConfig,
@@ -513,17 +572,19 @@ def _finish(
 
     out = Path(config.out)
     model = runtime.prepare(model)  # type: ignore[assignment]
-    val_lp, val_y, _ = predict_split(model, prepared, "val", runtime, progress=config.progress)
-    temperature = fit_temperature(val_lp, val_y)
-    probs = calibrated_probs(val_lp, temperature)
-    scores, predicted = probs.max(1)
-    threshold = choose_threshold(scores, predicted == val_y, keep=config.keep_correct)
-    calibration = Calibration(
-        temperature=temperature,
-        threshold=threshold,
-        score="max_softmax",
-        details={"keep_correct": config.keep_correct, "fitted_on": "val", "n_val": len(val_y)},
+    val_lp, val_y, _, val_feats = predict_split(
+        model, prepared, "val", runtime, progress=config.progress, with_features=True
     )
+    train_y = torch.tensor([s.label for s in prepared.train])
+    if config.model == "transfer" and config.mode == "frozen":  # already computed and cached
+        from landmarks.engine.features import FeatureExtractor
+
+        train_feats = FeatureExtractor(model, prepared, runtime, progress=config.progress).eval_view("train")
+    else:
+        _, _, _, train_feats = predict_split(
+            model, prepared, "train", runtime, progress=config.progress, with_features=True
+        )
+    calibration = calibrate(val_lp, val_y, val_feats, train_feats, train_y, config)
     _, val_acc = nll_and_accuracy(val_lp, val_y)
     metrics: dict[str, Any] = {"val_top1": val_acc, "epochs_run": len(history), **stats}
     if history:
@@ -562,7 +623,8 @@ def _finish(
     _echo(
         f"best val top-1 {val_acc:.2%}"
         + (f"; test top-1 {metrics['test_top1']:.2%}, top-3 {metrics['test_top3']:.2%}" if test_report else "")
-        + f"; temperature {temperature:.2f}, unknown below {threshold:.2f}; saved {best}",
+        + f"; temperature {calibration.temperature:.2f}, unknown below {calibration.score} "
+        f"{calibration.threshold:.2f}; saved {best}",
         config,
     )
     return TrainResult(best=best, last=last, metrics=metrics, history=history)

@@ -1,14 +1,24 @@
-"""Temperature scaling and the "not one of our landmarks" threshold, both fitted on the val split.
+"""Temperature scaling and the "not one of our landmarks" decision, both fitted on the val split.
 
 Why: a closed-set classifier is confident on anything. Temperature scaling makes the probabilities
 honest (low ECE); the threshold is then picked on in-distribution val photos so that a chosen share of
 *correct* answers stays above it; anything below is answered as unknown (the top-k is still shown).
+
+Two scores are fitted: the calibrated top probability ("max_softmax") and the cosine similarity of a
+photo's backbone features to the nearest class centre ("centroid_cosine", centres from the train
+split). The second also notices photos that look like nothing the model was trained on, where a
+softmax can still be sure; `benchmarks/ood_proxy44.py` measures both.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch.nn import functional as F
+
+UnknownScore = Literal["max_softmax", "centroid_cosine"]
+UNKNOWN_SCORES: tuple[UnknownScore, ...] = ("max_softmax", "centroid_cosine")
 
 
 def fit_temperature(log_probs: torch.Tensor, targets: torch.Tensor, max_iter: int = 200) -> float:
@@ -38,3 +48,15 @@ def choose_threshold(scores: torch.Tensor, correct: torch.Tensor, keep: float = 
     if kept.numel() == 0:
         return 0.0
     return float(torch.quantile(kept.float(), 1 - keep))
+
+
+def class_centroids(features: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """[C, F] unit vectors: the mean direction of each class's (unit-normalised) features."""
+    unit = F.normalize(features.float(), dim=1)
+    sums = torch.zeros(num_classes, unit.shape[1]).index_add_(0, targets, unit)
+    return F.normalize(sums, dim=1)
+
+
+def centroid_similarity(features: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """[N] cosine similarity of each feature vector to its nearest class centre."""
+    return (F.normalize(features.float(), dim=1) @ centroids.float().T).max(dim=1).values

@@ -20,7 +20,7 @@ from landmarks.catalog import Landmark
 from landmarks.engine.checkpoint import Checkpoint, load_checkpoint
 from landmarks.engine.runtime import Runtime
 from landmarks.errors import CheckpointError, LandmarksError
-from landmarks.inference.calibration import calibrated_probs
+from landmarks.inference.calibration import calibrated_probs, centroid_similarity
 from landmarks.inference.types import Guess, Prediction
 
 ImageInput = Path | str | bytes | Image.Image
@@ -48,17 +48,22 @@ def resolve_checkpoint(checkpoint: Path | str | None = None) -> Path:
 class Predictor:
     """A loaded model plus its preprocessing, calibration and catalog."""
 
-    def __init__(self, checkpoint: Path | str, device: str | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self, checkpoint: Path | str, device: str | None = None, threads: int | None = None, score: str | None = None
+    ) -> None:
         self.checkpoint_path = Path(checkpoint)
+        self._score = score
         self._device = device
         self._threads = threads
         self._lock = threading.Lock()
         self._loaded: tuple[Checkpoint, torch.nn.Module, Any, Runtime] | None = None
 
     @classmethod
-    def load(cls, checkpoint: Path | str | None = None, device: str | None = None) -> Predictor:
+    def load(
+        cls, checkpoint: Path | str | None = None, device: str | None = None, score: str | None = None
+    ) -> Predictor:
         """Resolve and load the checkpoint now (errors surface here, not at the first photo)."""
-        predictor = cls(resolve_checkpoint(checkpoint), device)
+        predictor = cls(resolve_checkpoint(checkpoint), device, score=score)
         predictor._ensure_loaded()
         return predictor
 
@@ -90,8 +95,19 @@ class Predictor:
         return self.checkpoint.landmarks
 
     @property
+    def score(self) -> str:
+        """The unknown score in use: the checkpoint's, unless another fitted one was asked for."""
+        return self._score or self.checkpoint.calibration.score
+
+    @property
     def threshold(self) -> float:
-        return self.checkpoint.calibration.threshold
+        cal = self.checkpoint.calibration
+        if self.score == cal.score:
+            return cal.threshold
+        thresholds = cal.details.get("thresholds", {})
+        if self.score not in thresholds:
+            raise CheckpointError(f"{self.checkpoint_path} has no threshold fitted for the {self.score!r} score")
+        return float(thresholds[self.score])
 
     @property
     def image_size(self) -> int:
@@ -119,7 +135,7 @@ class Predictor:
         sources: Sequence[str] | None = None,
     ) -> list[Prediction | LandmarksError]:
         """One entry per input, in order: a Prediction, or the error that made that photo unusable."""
-        ckpt, _, transform, _ = self._ensure_loaded()
+        _, _, transform, _ = self._ensure_loaded()
         k = self._check_k(k)
         names = list(sources) if sources is not None else [_describe(img) for img in images]
         results: list[Prediction | LandmarksError | None] = [None] * len(images)
@@ -132,9 +148,9 @@ class Predictor:
                     if isinstance(t, LandmarksError):
                         results[i] = t
                 if good:
-                    probs = self._probabilities(torch.stack([t for _, t in good]))
-                    for (i, _), row in zip(good, probs, strict=True):
-                        results[i] = self._to_prediction(row, k, names[i], ckpt)
+                    probs, scores = self._scored(torch.stack([t for _, t in good]))
+                    for (i, _), row, score in zip(good, probs, scores.tolist(), strict=True):
+                        results[i] = self._to_prediction(row, score, k, names[i])
         return [r for r in results if r is not None]
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
@@ -143,10 +159,19 @@ class Predictor:
 
     @torch.no_grad()
     def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
+        return self._scored(batch)[0]
+
+    @torch.no_grad()
+    def _scored(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Calibrated probabilities [N, C] and the unknown score [N] the checkpoint's threshold applies to."""
         ckpt, model, _, runtime = self._ensure_loaded()
         with runtime.autocast():
-            log_probs = model(runtime.to_input(batch)).float().cpu()
-        return calibrated_probs(log_probs, ckpt.calibration.temperature)
+            features = model.forward_features(runtime.to_input(batch))
+            log_probs = model.forward_head(features).float().cpu()
+        probs = calibrated_probs(log_probs, ckpt.calibration.temperature)
+        if self.score == "centroid_cosine" and ckpt.calibration.centroids is not None:
+            return probs, centroid_similarity(features.float().cpu(), ckpt.calibration.centroids)
+        return probs, probs.max(dim=1).values
 
     def _decode(self, image: ImageInput, transform: Any) -> torch.Tensor | LandmarksError:
         from landmarks.data.images import load_rgb
@@ -163,7 +188,8 @@ class Predictor:
             raise ValueError(f"k must be a whole number from 1 to {n} (the model knows {n} landmarks), not {k!r}")
         return k
 
-    def _to_prediction(self, probs: torch.Tensor, k: int, source: str, ckpt: Checkpoint) -> Prediction:
+    def _to_prediction(self, probs: torch.Tensor, score: float, k: int, source: str) -> Prediction:
+        ckpt = self.checkpoint
         top_p, top_i = probs.topk(k)
         guesses = []
         for rank, (p, i) in enumerate(zip(top_p.tolist(), top_i.tolist(), strict=True), start=1):
@@ -183,8 +209,7 @@ class Predictor:
                     country=lm.country,
                 )
             )
-        score = float(top_p[0])
-        threshold = ckpt.calibration.threshold
+        threshold = self.threshold
         return Prediction(source=source, top=guesses, unknown=score < threshold, score=score, threshold=threshold)
 
 
