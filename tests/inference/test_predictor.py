@@ -44,8 +44,8 @@ def test_top_k_is_sorted_with_probabilities_and_coordinates(predictor: Predictor
     best = result.best
     assert best.folder == "16.Eiffel_Tower" and best.class_id == 16 and best.name == "Eiffel Tower"
     assert best.latitude == pytest.approx(48.8583, abs=0.01) and best.longitude == pytest.approx(2.2945, abs=0.01)
-    assert predictor.score == "centroid_cosine"  # the default unknown score
-    assert -1 <= result.score <= 1 and result.threshold == predictor.threshold
+    assert predictor.score == "max_softmax"  # the default unknown score
+    assert result.score == pytest.approx(best.probability) and result.threshold == predictor.threshold
     assert result.unknown == (result.score < result.threshold)
 
 
@@ -54,10 +54,10 @@ def test_both_unknown_scores_are_fitted_and_usable(tiny_checkpoint: Path, photos
     thresholds = ckpt.calibration.details["thresholds"]
     assert set(thresholds) == {"max_softmax", "centroid_cosine"}
     assert ckpt.calibration.centroids is not None and ckpt.calibration.centroids.shape[0] == len(TINY_CLASSES)
-    softmax = Predictor.load(tiny_checkpoint, score="max_softmax")
-    result = softmax.predict(photos["16.Eiffel_Tower"], k=2)
-    assert result.score == pytest.approx(result.best.probability)
-    assert result.threshold == pytest.approx(thresholds["max_softmax"])
+    centroid = Predictor.load(tiny_checkpoint, score="centroid_cosine")
+    result = centroid.predict(photos["16.Eiffel_Tower"], k=2)
+    assert -1 <= result.score <= 1 and result.score != pytest.approx(result.best.probability)
+    assert result.threshold == pytest.approx(thresholds["centroid_cosine"])
 
 
 def test_predicts_every_class_and_takes_pil_and_bytes(predictor: Predictor, photos: dict[str, Path]) -> None:

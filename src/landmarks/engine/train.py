@@ -88,8 +88,10 @@ class TrainConfig:
     transfer (the head is all that trains), 0 otherwise."""
     feature_views: int = 10
     """Frozen mode: augmented views per training photo (view 0 is the plain eval crop)."""
-    unknown_score: UnknownScore = "centroid_cosine"
-    """The score the unknown decision uses (both are fitted and stored; see inference/calibration.py)."""
+    unknown_score: UnknownScore = "max_softmax"
+    """The score the unknown decision uses; both are fitted and stored (inference/calibration.py). On the
+    open-set protocol of benchmarks/ood_proxy44.py the calibrated softmax separates far better (AUROC
+    0.917 vs 0.779 for the class-centre cosine)."""
     keep_correct: float = 0.95
     """Unknown threshold: the share of correct val answers kept above it."""
     cache: Path | None = None
