@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from landmarks.engine.runtime import Runtime
-from landmarks.engine.train import decoded_size, evaluate_with_features
+from landmarks.engine.train import decoded_size, evaluate
 
 
 def predict_split(
@@ -34,9 +34,7 @@ def predict_split(
     store.warm([s.path for s in samples], progress=progress)
     transform = EvalPreset(cfg.image_size, cfg.mean, cfg.std, crop_pct=cfg.crop_pct)
     loader = DataLoader(CachedImageDataset(samples, store, transform), batch_size=batch_size)
-    log_probs, targets, features = evaluate_with_features(
-        model, loader, runtime, tta=tta, progress=progress, desc=f"predict {split}"
-    )
+    log_probs, targets, features = evaluate(model, loader, runtime, tta=tta, progress=progress, desc=f"predict {split}")
     paths = [s.path for s in samples]
     return (log_probs, targets, paths, features) if with_features else (log_probs, targets, paths)
 

@@ -236,23 +236,9 @@ def evaluate(
     tta: bool = False,
     progress: bool = False,
     desc: str = "eval",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probabilities [N, C] (fp32) and targets [N]; with `tta`, the mean of the photo and its mirror."""
-    log_probs, targets, _ = evaluate_with_features(model, loader, runtime, tta=tta, progress=progress, desc=desc)
-    return log_probs, targets
-
-
-@torch.no_grad()
-def evaluate_with_features(
-    model: nn.Module,
-    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    runtime: Runtime,
-    *,
-    tta: bool = False,
-    progress: bool = False,
-    desc: str = "eval",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """As `evaluate`, plus the backbone features [N, F] of a LandmarkClassifier (of the unmirrored photo)."""
+    """Log-probabilities [N, C] (fp32), targets [N], and the backbone features [N, F] of a LandmarkClassifier
+    (of the unmirrored photo; None for other modules). With `tta`: the mean of the photo and its mirror."""
     model.eval()
     split = isinstance(model, LandmarkClassifier)
     outs, targets, feats = [], [], []
@@ -379,7 +365,7 @@ def _fit_images(
             progress=config.progress,
             total=steps_per_epoch,
         )
-        val_lp, val_y = evaluate(model, val_loader, runtime)
+        val_lp, val_y, _ = evaluate(model, val_loader, runtime)
         val_loss, val_acc = nll_and_accuracy(val_lp, val_y)
         epoch_stats = EpochStats(
             epoch,
