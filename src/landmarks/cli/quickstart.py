@@ -47,10 +47,11 @@ def quickstart(
         typer.echo("   (no test photos)")
     if examples:
         typer.secho(f"4/4 top-3 for {examples} test photos", bold=True)
-        from landmarks.data.prepare import prepare_dataset
+        from landmarks.data.prepare import find_dataset_root
+        from landmarks.inference.inputs import expand_inputs
 
-        prepared = prepare_dataset(Path(root), progress=False)
-        photos = [s.path for s in random.Random(0).sample(prepared.test, min(examples, len(prepared.test)))]
+        test_photos, _ = expand_inputs([find_dataset_root(Path(root)) / "test"], recursive=True)
+        photos = random.Random(0).sample(test_photos, min(examples, len(test_photos)))
         predictor = Predictor.load(result.best)
         for prediction in predictor.predict_many(photos, k=3):
             if not isinstance(prediction, Exception):

@@ -49,13 +49,10 @@ def resolve_checkpoint(checkpoint: Path | str | None = None) -> Path:
 class Predictor:
     """A loaded model plus its preprocessing, calibration and catalog."""
 
-    def __init__(
-        self, checkpoint: Path | str, device: str | None = None, threads: int | None = None, score: str | None = None
-    ) -> None:
+    def __init__(self, checkpoint: Path | str, device: str | None = None, score: str | None = None) -> None:
         self.checkpoint_path = Path(checkpoint)
         self._score = score
         self._device = device
-        self._threads = threads
         self._lock = threading.Lock()
         self._loaded: tuple[Checkpoint, torch.nn.Module, Any, Runtime] | None = None
 
@@ -66,6 +63,7 @@ class Predictor:
         """Resolve and load the checkpoint now (errors surface here, not at the first photo)."""
         predictor = cls(resolve_checkpoint(checkpoint), device, score=score)
         predictor._ensure_loaded()
+        _ = predictor.threshold  # an unknown `score` name fails here, not at the first photo
         return predictor
 
     def _ensure_loaded(self) -> tuple[Checkpoint, torch.nn.Module, Any, Runtime]:
