@@ -1,0 +1,112 @@
+"""A searchable index of L2-normalised photo embeddings with their labels: the training photos (and
+later a user's gallery) as nearest neighbours.
+
+Why: the classifier alone is confident on anything; how close a photo comes to the nearest photos
+the model has actually seen is a second, independent signal (deep nearest-neighbour OOD scores), and
+the neighbours themselves are evidence a user can look at. Exact search (one matrix product) is used
+while the index is small; the `backend` seam is where an approximate FAISS index plugs in when it
+grows. numpy only, so inference without torch can use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+INDEX_FORMAT = 1
+
+
+def normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float32); zero rows stay zero."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Search results for Q queries: [Q, k] similarities (cosine, descending) and row indices."""
+
+    similarity: np.ndarray
+    index: np.ndarray
+
+
+@dataclass
+class EmbeddingIndex:
+    """Unit embeddings [N, D] (stored as float16), a label per row and an id per row (a photo's path).
+
+    The constructor stores rows as given; `build` normalises them first.
+    """
+
+    embeddings: np.ndarray
+    labels: np.ndarray
+    ids: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.embeddings = np.asarray(self.embeddings, dtype=np.float16)
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if self.embeddings.ndim != 2 or not len(self.labels) == len(self.embeddings) == len(self.ids):
+            raise ValueError(
+                f"index rows disagree: {self.embeddings.shape} embeddings, {len(self.labels)} labels, "
+                f"{len(self.ids)} ids"
+            )
+        self._search_matrix: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def dim(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    def search(self, queries: np.ndarray, k: int) -> Neighbours:
+        """The k most similar rows to each query (exact cosine search)."""
+        q = normalise(np.atleast_2d(queries))
+        if q.shape[1] != self.dim:
+            raise ValueError(f"query embeddings have {q.shape[1]} dimensions, the index {self.dim}")
+        k = max(1, min(k, len(self)))
+        if self._search_matrix is None:
+            self._search_matrix = self.embeddings.astype(np.float32)
+        sims = q @ self._search_matrix.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        top_sims = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_sims, axis=1, kind="stable")
+        return Neighbours(np.take_along_axis(top_sims, order, axis=1), np.take_along_axis(top, order, axis=1))
+
+    def kth_similarity(self, queries: np.ndarray, k: int) -> np.ndarray:
+        """[Q] similarity of each query to its k-th nearest row: the kNN "is this like anything we know" score."""
+        return self.search(queries, k).similarity[:, -1]
+
+    def vote(self, neighbours: Neighbours, num_classes: int, temperature: float) -> np.ndarray:
+        """[Q, C] class distribution from the neighbours, each weighted by exp(similarity / temperature)."""
+        weights = np.exp((neighbours.similarity - 1.0) / temperature)
+        votes = np.zeros((len(weights), num_classes), dtype=np.float64)
+        np.add.at(votes, (np.arange(len(weights))[:, None], self.labels[neighbours.index]), weights)
+        return votes / np.maximum(votes.sum(axis=1, keepdims=True), 1e-12)
+
+    # ------------------------------------------------------------------ storage
+    def to_dict(self) -> dict[str, Any]:
+        """Bytes, lists and numbers only: loadable by `torch.load(weights_only=True)` and without torch."""
+        return {
+            "format": INDEX_FORMAT,
+            "embeddings": self.embeddings.tobytes(),
+            "shape": list(self.embeddings.shape),
+            "labels": self.labels.tolist(),
+            "ids": list(self.ids),
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EmbeddingIndex:
+        if int(d.get("format", 0)) > INDEX_FORMAT:
+            raise ValueError(f"index format {d.get('format')} is newer than this version reads ({INDEX_FORMAT})")
+        embeddings = np.frombuffer(d["embeddings"], dtype=np.float16).reshape(d["shape"])
+        return cls(embeddings, np.asarray(d["labels"]), list(d["ids"]), dict(d.get("meta", {})))
+
+    @classmethod
+    def build(cls, embeddings: np.ndarray, labels: Sequence[int], ids: Sequence[str], **meta: Any) -> EmbeddingIndex:
+        return cls(normalise(embeddings), np.asarray(labels), list(ids), meta)
