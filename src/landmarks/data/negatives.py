@@ -69,7 +69,7 @@ def ensure_negatives(
 ) -> Path:
     """The folder of fetched negative photos, downloading (or importing `source`) when not there yet.
 
-    A folder already in the cache is returned without touching the network. Raises DownloadError
+    A folder already in the cache is returned as it is (no network, `source` not read). Raises DownloadError
     (one line) when offline with no copy, or when the archive is truncated or not the gallery; a
     rejected download is removed so that the next run fetches it afresh.
     """
