@@ -40,6 +40,12 @@ def not_landmarks() -> Path:
     return _shared("not_landmarks")
 
 
+@pytest.fixture(scope="session")
+def everyday_dir() -> Path:
+    """500 everyday photos of no landmark, one per ImageNet class (`nXXXXXXXX_name.jpg`)."""
+    return _shared("everyday")
+
+
 @pytest.fixture
 def tiny_dataset(tmp_path: Path) -> Path:
     """Four synthetic classes with the real dataset's `NN.Name` folder names."""

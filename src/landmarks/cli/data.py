@@ -93,3 +93,22 @@ def resolve_data_folder(data: Path | None) -> Path:
     if downloaded.is_dir():
         return downloaded
     raise DatasetError("no dataset given: pass --data DIR, set LANDMARKS_DATA, or run `landmarks data download` first")
+
+
+@app.command()
+def negatives(
+    source: Annotated[
+        Path | None,
+        typer.Option("--from", help="Import this zip or folder of the ImageNet sample gallery instead of downloading."),
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="Archive to fetch (default: the ImageNet sample gallery).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Fetch photos of no landmark (the ImageNet sample gallery) into the cache, for `train --negatives`."""
+    from landmarks.data.images import is_image_file
+    from landmarks.data.negatives import NEGATIVES_URL, ensure_negatives
+
+    folder = ensure_negatives(url or NEGATIVES_URL, source=source, progress=not quiet)
+    count = sum(1 for path in folder.iterdir() if path.is_file() and is_image_file(path))
+    typer.echo(f"Negatives ready: {folder} ({count} photos)")
+    typer.echo(f"Next: landmarks train --negatives {folder}")

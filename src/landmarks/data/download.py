@@ -19,6 +19,7 @@ import tempfile
 import time
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
@@ -113,6 +114,7 @@ def download(
     progress: bool = True,
     attempts: int = 4,
     timeout: float = 30.0,
+    offline_hint: str = "landmarks data download --from PATH",
 ) -> Path:
     """Stream `url` to `target` through `target.part`, resuming after a cut connection.
 
@@ -131,7 +133,7 @@ def download(
                 _transfer(client, url, partial, progress)
                 break
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                raise DownloadError(_offline_message(url, exc)) from None
+                raise DownloadError(_offline_message(url, exc, offline_hint)) from None
             except (httpx.TransportError, _IncompleteTransfer) as exc:
                 if attempt == attempts:
                     size = partial.stat().st_size if partial.exists() else 0
@@ -206,10 +208,10 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _offline_message(url: str, exc: BaseException) -> str:
+def _offline_message(url: str, exc: BaseException, hint: str) -> str:
     return (
         f"cannot reach {url} ({_reason(exc)}); check the network, or import a copy you already have "
-        "with `landmarks data download --from PATH` (the zip or its extracted folder)"
+        f"with `{hint}` (the zip or its extracted folder)"
     )
 
 
@@ -243,11 +245,14 @@ def unsafe_member_reason(member: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def extract_zip(archive: Path, target: Path, *, progress: bool = True) -> Path:
+def extract_zip(
+    archive: Path, target: Path, *, progress: bool = True, find_root: Callable[[Path], Path] | None = None
+) -> Path:
     """Extract the dataset in `archive` so that `target` is its root (holding train/ and test/).
 
     Every member is checked before anything is written; extraction goes to a staging folder beside
-    `target` that is renamed into place at the end, and removed on any failure.
+    `target` that is renamed into place at the end, and removed on any failure. `find_root` picks the
+    root in the extracted tree for other archives (raising DownloadError when it is not there).
     """
     try:
         bundle = zipfile.ZipFile(archive)
@@ -270,7 +275,7 @@ def extract_zip(archive: Path, target: Path, *, progress: bool = True) -> Path:
             for member in tqdm(members, desc=f"Extracting {archive.name}", unit="file", disable=not progress):
                 bundle.extract(member, staging)
             try:
-                root = find_dataset_root(staging)
+                root = find_root(staging) if find_root is not None else find_dataset_root(staging)
             except DatasetError:
                 raise DownloadError(f"{archive} holds no dataset (no folder with train/ and test/ inside)") from None
             os.replace(root, target)
