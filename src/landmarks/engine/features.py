@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from landmarks.engine.loaders import decoded_size
 from landmarks.engine.runtime import Runtime
 from landmarks.models.classifier import LandmarkClassifier
 
@@ -39,8 +40,6 @@ class FeatureExtractor:
         self.batch_size = batch_size
         self.progress = progress
         cfg = model.config
-        from landmarks.engine.train import decoded_size
-
         self.store = prepared.store(size=decoded_size(cfg.image_size, cfg.crop_pct))
         self.folder = Path(prepared.cache_dir) / "features"
         self.folder.mkdir(parents=True, exist_ok=True)
