@@ -39,7 +39,12 @@ def test_checkpoint_records_everything_inference_needs(tiny_checkpoint: Path) ->
     assert ckpt.model.arch == "scratch" and ckpt.model.image_size == 64
     assert all(s > 0 for s in ckpt.model.std) and len(ckpt.model.mean) == 3
     assert ckpt.model.mean == tuple(ckpt.extra["dataset"]["mean"])  # scratch: the train split's own statistics
-    assert ckpt.calibration.temperature > 0 and 0 <= ckpt.calibration.threshold <= 1
+    details = ckpt.calibration.details
+    # Temperature and threshold come from a seeded, per-class half of val that did not choose the epoch.
+    assert details["fitted_on"] == "val-calibration" and details["calibration_seed"] == 0
+    assert details["n_calibration"] + details["n_selection"] == details["n_val"]
+    assert details["n_calibration"] == len(details["calibration_photos"]) == len(TINY_CLASSES) * 2
+    assert ckpt.calibration.threshold == details["thresholds"][ckpt.calibration.score]
     assert ckpt.train_config["seed"] == 0 and ckpt.package_version
     assert ckpt.metrics["test_top1"] >= 0.9
 
