@@ -27,14 +27,15 @@ def parser(description: str, budget_min: float) -> argparse.ArgumentParser:
 
 
 def run(config_kwargs: dict[str, Any], args: argparse.Namespace, label: str) -> dict[str, Any]:
-    """Train from nothing with `fit`, then print and return the figures."""
-    from landmarks.engine.train import TrainConfig, fit
+    """Train from nothing with `engine.train.run` (fit, then test), then print and return the figures."""
+    from landmarks.engine.train import TrainConfig
+    from landmarks.engine.train import run as fit_and_test
 
     with tempfile.TemporaryDirectory(prefix="landmarks-bench-") as tmp:
         out = args.out or Path(tmp) / "run"
         cache = None if args.reuse_cache else Path(tmp) / "cache"
         started = time.perf_counter()
-        result = fit(
+        result = fit_and_test(
             TrainConfig(data=args.data, out=out, cache=cache, time_budget_min=args.time_budget, **config_kwargs)
         )
         wall = time.perf_counter() - started

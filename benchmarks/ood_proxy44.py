@@ -79,8 +79,8 @@ def score_figures(predictor: Any, in_results: list[Any], out_results: list[Any],
 def main() -> None:
     import argparse
 
+    from landmarks.engine.calibration import UNKNOWN_SCORES
     from landmarks.engine.train import TrainConfig, fit
-    from landmarks.inference.calibration import UNKNOWN_SCORES
     from landmarks.inference.predictor import Predictor
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -96,7 +96,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="landmarks-ood-") as tmp:
         view = known_view(args.data, known, Path(tmp) / "known")
         overrides = {k: v for k, v in {"feature_views": args.feature_views, "backbone": args.backbone}.items() if v}
-        result = fit(TrainConfig(data=view, out=Path(tmp) / "run", model="transfer", **overrides))
+        # Its own cache: the user's cache and "last trained model" stay as they were.
+        config = TrainConfig(data=view, out=Path(tmp) / "run", cache=Path(tmp) / "cache", model="transfer", **overrides)
+        result = fit(config)
         in_photos = photos(args.data / "test", known)
         out_photos = photos(args.data / "test", unknown) + sorted(NOT_LANDMARKS.glob("*.jpg"))
         truth = torch.tensor([known.index(path.parent.name) for path in in_photos])

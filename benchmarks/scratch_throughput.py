@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,7 +62,8 @@ def main() -> None:
     from landmarks.data.transforms import TrainPreset
     from landmarks.models.classifier import ModelConfig, create_model
 
-    prepared = prepare_dataset(args.data, progress=False)
+    scratch = tempfile.TemporaryDirectory(prefix="landmarks-bench-")  # never the user's cache
+    prepared = prepare_dataset(args.data, progress=False, cache=Path(scratch.name))
     store = prepared.store()
     store.warm([s.path for s in prepared.train], progress=False, preload=True)
     transform = TrainPreset(128, prepared.mean, prepared.std)

@@ -68,11 +68,11 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Shared by the predictor, geotag and serve tests, which need a real checkpoint, not a fake.
     """
-    from landmarks.engine.train import TrainConfig, fit
+    from landmarks.engine.train import TrainConfig, run
 
     root = tmp_path_factory.mktemp("tiny")
     data = make_dataset(root / "data", TINY_CLASSES, train_per_class=20, test_per_class=5, size=(80, 64))
-    result = fit(
+    result = run(
         TrainConfig(
             data=data,
             out=root / "run",

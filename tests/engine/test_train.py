@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from helpers import TINY_CLASSES, TINY_SCRATCH, make_dataset
-from landmarks.engine import train as train_module
+from landmarks.engine import fit_images as train_module
 from landmarks.engine.checkpoint import load_checkpoint
-from landmarks.engine.train import TrainConfig, fit, last_model
+from landmarks.engine.train import TrainConfig, fit
 
 
 def test_short_training_learns_synthetic_landmarks(tiny_run: Path) -> None:
@@ -39,7 +39,12 @@ def test_checkpoint_records_everything_inference_needs(tiny_checkpoint: Path) ->
     assert ckpt.model.arch == "scratch" and ckpt.model.image_size == 64
     assert all(s > 0 for s in ckpt.model.std) and len(ckpt.model.mean) == 3
     assert ckpt.model.mean == tuple(ckpt.extra["dataset"]["mean"])  # scratch: the train split's own statistics
-    assert ckpt.calibration.temperature > 0 and 0 <= ckpt.calibration.threshold <= 1
+    details = ckpt.calibration.details
+    # Temperature and threshold come from a seeded, per-class half of val that did not choose the epoch.
+    assert details["fitted_on"] == "val-calibration" and details["calibration_seed"] == 0
+    assert details["n_calibration"] + details["n_selection"] == details["n_val"]
+    assert details["n_calibration"] == len(details["calibration_photos"]) == len(TINY_CLASSES) * 2
+    assert ckpt.calibration.threshold == details["thresholds"][ckpt.calibration.score]
     assert ckpt.train_config["seed"] == 0 and ckpt.package_version
     assert ckpt.metrics["test_top1"] >= 0.9
 
@@ -111,8 +116,32 @@ def test_resume_without_a_previous_run_is_a_clear_error(tmp_path: Path) -> None:
         fit(config)
 
 
-def test_finished_training_is_remembered_for_predict(tiny_run: Path) -> None:
-    assert last_model(tiny_run.parent / "cache") == (tiny_run / "best.pt").resolve()
+def test_fit_and_run_leave_the_last_trained_model_alone(tmp_path: Path) -> None:
+    """Only the `train` / `quickstart` commands record the user's default model, never a fit (tests, benchmarks)."""
+    from landmarks.engine.train import run
+    from landmarks.state import LAST_MODEL_FILE, last_model, remember_last_model
+
+    cache = tmp_path / "cache"
+    users_model = remember_last_model(tmp_path / "users" / "best.pt", cache)
+    before = users_model.read_bytes()
+    data = make_dataset(tmp_path / "data", TINY_CLASSES[:2], train_per_class=6, test_per_class=1, size=(64, 48))
+    run(_config(data, tmp_path / "run", cache, epochs=1))
+    assert (cache / LAST_MODEL_FILE).read_bytes() == before
+    assert last_model(cache) == (tmp_path / "users" / "best.pt").resolve()
+
+
+def test_train_command_records_the_last_trained_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from landmarks.cli import app
+    from landmarks.state import last_model
+
+    monkeypatch.setenv("LANDMARKS_CACHE", str(tmp_path / "cache"))
+    data = make_dataset(tmp_path / "data", TINY_CLASSES[:2], train_per_class=6, test_per_class=1, size=(64, 48))
+    args = ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--model", "scratch", "--epochs", "1"]
+    res = CliRunner().invoke(app, [*args, "--image-size", "48", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert last_model() == (tmp_path / "run" / "best.pt").resolve()
 
 
 def test_frozen_transfer_caches_features_and_trains_the_head(tmp_path: Path) -> None:

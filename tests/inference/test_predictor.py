@@ -104,7 +104,7 @@ def test_below_the_threshold_the_answer_is_unknown(
 
 
 def test_checkpoint_resolution_order(tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from landmarks.engine.train import remember_last_model
+    from landmarks.state import remember_last_model
 
     with pytest.raises(CheckpointError, match="--checkpoint"):
         resolve_checkpoint(None)

@@ -26,9 +26,12 @@ def quickstart(
     """Get the data, train the fast transfer model, evaluate it on test, show top-3 for a few photos."""
     from landmarks.cli.predict import echo_prediction
     from landmarks.data.download import DEFAULT_URL, ensure_dataset
-    from landmarks.engine.train import TrainConfig, fit
+    from landmarks.data.layout import find_dataset_root
+    from landmarks.engine.train import TrainConfig, run
+    from landmarks.inference.inputs import expand_inputs
     from landmarks.inference.predictor import Predictor
     from landmarks.settings import get_settings
+    from landmarks.state import remember_last_model
 
     root = data or get_settings().data
     if root is None:
@@ -37,7 +40,8 @@ def quickstart(
     else:
         typer.secho(f"1/4 dataset: {root}", bold=True)
     typer.secho("2/4 training the fast transfer model (frozen EfficientNet-Lite features + head)", bold=True)
-    result = fit(TrainConfig(data=Path(root), out=out))
+    result = run(TrainConfig(data=Path(root), out=out))
+    remember_last_model(result.best)
     typer.secho("3/4 test split", bold=True)
     m = result.metrics
     if "test_top1" in m:
@@ -47,9 +51,6 @@ def quickstart(
         typer.echo("   (no test photos)")
     if examples:
         typer.secho(f"4/4 top-3 for {examples} test photos", bold=True)
-        from landmarks.data.prepare import find_dataset_root
-        from landmarks.inference.inputs import expand_inputs
-
         test_photos, _ = expand_inputs([find_dataset_root(Path(root)) / "test"], recursive=True)
         photos = random.Random(0).sample(test_photos, min(examples, len(test_photos)))
         predictor = Predictor.load(result.best)

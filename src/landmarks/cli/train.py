@@ -50,9 +50,10 @@ def train(
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
 ) -> None:
     """Train a landmark classifier; the defaults are the best measured recipe."""
-    from landmarks.engine.train import TrainConfig, fit
+    from landmarks.engine.train import TrainConfig, run
+    from landmarks.state import remember_last_model
 
-    fit(
+    result = run(
         TrainConfig(
             data=resolve_data_folder(data),
             out=out,
@@ -78,6 +79,7 @@ def train(
             device=device,
         )
     )
+    remember_last_model(result.best)  # the default model of `landmarks predict` from now on
 
 
 def evaluate(

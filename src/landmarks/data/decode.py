@@ -8,12 +8,11 @@ content, so renamed or duplicated photos share one entry and an edited photo get
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from landmarks.atomic import atomic_open
 from landmarks.data.images import decode_resized
 from landmarks.errors import BadImageError, LandmarksError
 
@@ -37,17 +36,8 @@ def save_atomically(array: np.ndarray, target: Path) -> None:
     cache's problem, not the photo's, so it must not be reported as a bad photo.
     """
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp", delete=False
-        ) as handle:
-            temporary = Path(handle.name)
-        try:
-            with open(temporary, "wb") as output:
-                np.save(output, array, allow_pickle=False)
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
+        with atomic_open(target, "wb") as output:
+            np.save(output, array, allow_pickle=False)
     except OSError as exc:
         raise LandmarksError(
             f"cannot write the decoded-image cache in {target.parent}: {exc.strerror or exc} "

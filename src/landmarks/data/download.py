@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 import httpx
 from tqdm.auto import tqdm
 
-from landmarks.data.prepare import find_dataset_root
+from landmarks.data.layout import find_dataset_root
 from landmarks.errors import DatasetError, DownloadError
 from landmarks.settings import cache_dir
 

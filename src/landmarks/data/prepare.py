@@ -30,6 +30,8 @@ from tqdm.auto import tqdm
 from landmarks import __version__
 from landmarks.data.cache import DEFAULT_SIZE, DecodedImageStore
 from landmarks.data.images import IMAGE_EXTENSIONS, SkippedFile, is_image_file
+from landmarks.data.layout import find_dataset_root
+from landmarks.data.layout import is_ignored as _is_ignored
 from landmarks.errors import DatasetError
 from landmarks.settings import cache_dir
 
@@ -56,7 +58,6 @@ SKIPPED_NAME = "skipped.csv"
 SAMPLES_PLOT = "samples.png"
 HISTOGRAM_PLOT = "rgb_histograms.png"
 SPLITS = ("train", "test")
-_IGNORED_FOLDERS = frozenset({"__MACOSX"})  # zip tools' resource forks, never classes
 
 
 @dataclass(frozen=True)
@@ -138,33 +139,6 @@ class DatasetScan:
     test: dict[str, list[Path]]
     skipped: list[SkippedFile]
     fingerprint: str
-
-
-def find_dataset_root(path: Path, max_depth: int = 3) -> Path:
-    """The folder holding `train/` and `test/`: `path` itself or one below it (a zip's `landmark_images/`)."""
-    path = Path(path).expanduser()
-    if not path.is_dir():
-        raise DatasetError(f"{path}: no such folder")
-    level = [path]
-    for _ in range(max_depth + 1):
-        found = [p for p in level if (p / "train").is_dir() and (p / "test").is_dir()]
-        if len(found) > 1:
-            names = ", ".join(str(p) for p in found)
-            raise DatasetError(f"{path} holds several datasets ({names}); pass one of them")
-        if found:
-            return found[0].absolute()
-        level = [c for p in level for c in sorted(p.iterdir()) if c.is_dir() and not _is_ignored(c.name)]
-    for present, absent in (("train", "test"), ("test", "train")):
-        if (path / present).is_dir():
-            raise DatasetError(f"{path} has a {present}/ folder but no {absent}/ folder beside it")
-    raise DatasetError(
-        f"{path} is not a dataset folder: expected train/<class>/ and test/<class>/ inside it "
-        "(run `landmarks data download` to fetch the official dataset)"
-    )
-
-
-def _is_ignored(name: str) -> bool:
-    return name.startswith(".") or name in _IGNORED_FOLDERS
 
 
 def scan_dataset(root: Path) -> DatasetScan:

@@ -6,8 +6,6 @@ without unpickling code. A wrong, truncated or foreign file becomes a `Checkpoin
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any
 import torch
 
 from landmarks import __version__
+from landmarks.atomic import atomic_open
 from landmarks.catalog import Landmark
 from landmarks.errors import CheckpointError
 from landmarks.models.classifier import LandmarkClassifier, ModelConfig, create_model
@@ -74,9 +73,8 @@ class Checkpoint:
 
 
 def save_checkpoint(ckpt: Checkpoint, path: Path) -> Path:
-    """Write atomically (temporary file in the same folder, then rename): a crash never leaves half a file."""
+    """Write atomically (`landmarks.atomic`): a crash never leaves half a file, two runs never share a temporary."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -96,16 +94,8 @@ def save_checkpoint(ckpt: Checkpoint, path: Path) -> Path:
         "metrics": ckpt.metrics,
         "extra": ckpt.extra,
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        torch.save(payload, f)
     return path
 
 

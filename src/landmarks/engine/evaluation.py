@@ -1,42 +1,56 @@
-"""Run a model over a split of a prepared dataset; used by training's final step and `landmarks evaluate`."""
+"""Run a model over a split of a prepared dataset; used by `landmarks train` (test) and `landmarks evaluate`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
+from landmarks.data.prepare import PreparedDataset, Sample
+from landmarks.engine.loaders import decoded_size, eval_loader
+from landmarks.engine.loop import evaluate
 from landmarks.engine.runtime import Runtime
-from landmarks.engine.train import decoded_size, evaluate
+
+
+@dataclass
+class SplitPredictions:
+    """What a model said about every photo of a split, in the split's order."""
+
+    log_probs: torch.Tensor
+    """[N, C] fp32."""
+    targets: torch.Tensor
+    """[N] class indices."""
+    paths: list[Path]
+    features: torch.Tensor | None
+    """[N, F] backbone features (None for models without a separate backbone)."""
 
 
 def predict_split(
     model: nn.Module,
-    prepared: Any,
+    prepared: PreparedDataset,
     split: str,
     runtime: Runtime,
     *,
     tta: bool = False,
     batch_size: int = 64,
     progress: bool = True,
-    with_features: bool = False,
-) -> Any:
-    """(log-probs [N, C], targets [N], paths) for `split` ('train', 'val' or 'test') with the eval transform;
-    `with_features` adds the backbone features [N, F] as a fourth item."""
-    from landmarks.data.datasets import CachedImageDataset
-    from landmarks.data.transforms import EvalPreset
-
-    cfg = model.config  # type: ignore[union-attr]
-    samples = getattr(prepared, split)
-    store = prepared.store(size=decoded_size(cfg.image_size, cfg.crop_pct))
-    store.warm([s.path for s in samples], progress=progress)
-    transform = EvalPreset(cfg.image_size, cfg.mean, cfg.std, crop_pct=cfg.crop_pct)
-    loader = DataLoader(CachedImageDataset(samples, store, transform), batch_size=batch_size)
+    samples: Sequence[Sample] | None = None,
+) -> SplitPredictions:
+    """The eval-transform predictions for `split` ('train', 'val' or 'test'), or for `samples` of it."""
+    chosen: list[Sample] = list(getattr(prepared, split) if samples is None else samples)
+    prepared.store(size=_store_size(model)).warm([s.path for s in chosen], progress=progress)
+    loader = eval_loader(chosen, prepared, model.config, batch_size=batch_size)  # type: ignore[arg-type]
     log_probs, targets, features = evaluate(model, loader, runtime, tta=tta, progress=progress, desc=f"predict {split}")
-    paths = [s.path for s in samples]
-    return (log_probs, targets, paths, features) if with_features else (log_probs, targets, paths)
+    return SplitPredictions(log_probs, targets, [s.path for s in chosen], features)
+
+
+def _store_size(model: nn.Module) -> int:
+    cfg = model.config  # type: ignore[union-attr]
+    return decoded_size(cfg.image_size, cfg.crop_pct)
 
 
 def evaluate_checkpoint(
@@ -71,7 +85,10 @@ def evaluate_checkpoint(
         raise DatasetError(f"{data}: the {split} split has no photos")
     runtime = Runtime.detect()
     model = runtime.prepare(ckpt.build_model())
-    log_probs, targets, paths = predict_split(model, prepared, split, runtime, tta=tta, progress=progress)
+    predicted = predict_split(model, prepared, split, runtime, tta=tta, progress=progress)
+    # Temperature-scaled: the report's ECE and reliability describe the probabilities users are shown.
+    log_probs = torch.log_softmax(predicted.log_probs / ckpt.calibration.temperature, dim=1)
+    targets, paths = predicted.targets, predicted.paths
     report = compute_report(log_probs, targets, ckpt.classes, names=[lm.name for lm in ckpt.landmarks], paths=paths)
     written = write_report(
         report,

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from landmarks.atomic import atomic_open
 from landmarks.data.cache import DecodedImageStore
 from landmarks.data.transforms import EvalPreset, TrainPreset
+from landmarks.engine.loaders import decoded_size
 from landmarks.engine.runtime import Runtime
 from landmarks.models.classifier import LandmarkClassifier
 
@@ -35,11 +36,6 @@ FEATURES_VERSION = 2
 """Bump when the views' recipe changes (transforms, seeding), so older caches are not reused."""
 
 EVAL_VIEW = "eval"
-
-
-def decoded_size(image_size: int, crop_pct: float) -> int:
-    """Shorter side the photos are cached at: enough for the eval resize, and >= 256 for random crops."""
-    return max(256, round(image_size / crop_pct))
 
 
 def backbone_fingerprint(model: LandmarkClassifier) -> str:

@@ -1,10 +1,10 @@
-"""NLLLoss on LogSoftmax outputs, as the mission prescribes; label smoothing built on top of it."""
+"""NLLLoss on LogSoftmax outputs, as the mission prescribes; label smoothing on top; MixUp/CutMix batches."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+from torchvision.transforms import v2
 
 
 class SmoothedNLLLoss(nn.Module):
@@ -30,25 +30,25 @@ class SmoothedNLLLoss(nn.Module):
         return loss
 
 
-def mixup_cutmix(
-    x: torch.Tensor, y: torch.Tensor, num_classes: int, alpha: float, generator: torch.Generator | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """CutMix with probability 1/2, else MixUp; returns mixed images and soft targets."""
-    lam = float(torch.distributions.Beta(alpha, alpha).sample())
-    perm = torch.randperm(x.shape[0], generator=generator)
-    target = F.one_hot(y, num_classes).float()
-    if torch.rand(1, generator=generator).item() < 0.5:
-        h, w = x.shape[-2:]
-        cut_h, cut_w = int(h * (1 - lam) ** 0.5), int(w * (1 - lam) ** 0.5)
-        cy, cx = (
-            int(torch.randint(h, (1,), generator=generator)),
-            int(torch.randint(w, (1,), generator=generator)),
+class MixUpCutMix:
+    """torchvision's CutMix or MixUp (one of the two, at random, per batch), drawn from a seeded generator.
+
+    torchvision's transforms draw from torch's global RNG; here each batch draws its own seed from
+    `generator` and runs the transform under a forked RNG, so a seeded run mixes the same way every
+    time, whatever else consumed the global RNG.
+    """
+
+    def __init__(self, alpha: float, num_classes: int) -> None:
+        self.transform = v2.RandomChoice(
+            [v2.MixUp(alpha=alpha, num_classes=num_classes), v2.CutMix(alpha=alpha, num_classes=num_classes)]
         )
-        y0, y1 = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, h)
-        x0, x1 = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, w)
-        x = x.clone()
-        x[..., y0:y1, x0:x1] = x[perm][..., y0:y1, x0:x1]
-        lam = 1 - (y1 - y0) * (x1 - x0) / (h * w)
-    else:
-        x = lam * x + (1 - lam) * x[perm]
-    return x, lam * target + (1 - lam) * target[perm]
+
+    def __call__(
+        self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mixed images and their soft targets [N, C]."""
+        seed = int(torch.randint(2**62, (), generator=generator))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            mixed, target = self.transform(x, y)
+        return mixed, target

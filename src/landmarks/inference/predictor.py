@@ -18,20 +18,19 @@ import torch
 from PIL import Image
 
 from landmarks.catalog import Landmark
+from landmarks.engine.calibration import calibrated_probs, centroid_similarity
 from landmarks.engine.checkpoint import Checkpoint, load_checkpoint
 from landmarks.engine.runtime import Runtime
 from landmarks.errors import CheckpointError, LandmarksError
-from landmarks.inference.calibration import calibrated_probs, centroid_similarity
 from landmarks.inference.types import Guess, Prediction
+from landmarks.settings import get_settings
+from landmarks.state import last_model
 
 ImageInput = Path | str | bytes | Image.Image
 
 
 def resolve_checkpoint(checkpoint: Path | str | None = None) -> Path:
     """The checkpoint to use: the argument, LANDMARKS_CHECKPOINT, else the last model `landmarks train` finished."""
-    from landmarks.engine.train import last_model
-    from landmarks.settings import get_settings
-
     if checkpoint:
         return Path(checkpoint)
     settings = get_settings()

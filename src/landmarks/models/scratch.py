@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+from torchvision.ops import StochasticDepth
 
 
 @dataclass
@@ -56,15 +57,11 @@ class ResidualBlock(nn.Module):
         if stride != 1 or c_in != c_out:
             pool: nn.Module = nn.AvgPool2d(stride) if stride > 1 else nn.Identity()
             self.shortcut = nn.Sequential(pool, nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
-        self.drop_path = drop_path
+        self.drop_path = StochasticDepth(drop_path, mode="row")
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.body(x)
-        if self.training and self.drop_path > 0:
-            keep = torch.rand(x.shape[0], 1, 1, 1, device=x.device) >= self.drop_path
-            out = out * keep.to(out.dtype) / (1 - self.drop_path)
-        return self.act(out + self.shortcut(x))
+        return self.act(self.drop_path(self.body(x)) + self.shortcut(x))
 
 
 class ScratchNet(nn.Module):
