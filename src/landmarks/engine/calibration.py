@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
 from landmarks.engine.checkpoint import Calibration
+from landmarks.engine.open_set import auroc, gap, threshold_for_precision
+from landmarks.retrieval.decision import DecisionRule, DecisionScore, decision_features
 
 UnknownScore = Literal["max_softmax", "centroid_cosine"]
 UNKNOWN_SCORES: tuple[UnknownScore, ...] = ("max_softmax", "centroid_cosine")
@@ -131,3 +134,56 @@ def calibrate(
             **(details or {}),
         },
     )
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-3, max_iter: int = 100) -> list[float]:
+    """Weights w of P(y=1 | x) = sigmoid(x @ w), by L-BFGS on the mean log-loss (+ a small L2 on all but the
+    last column, the bias): a probability that the answer is right, calibrated on the photos it saw."""
+    xt = torch.as_tensor(x, dtype=torch.float64)
+    yt = torch.as_tensor(y, dtype=torch.float64)
+    if float(yt.sum()) in (0.0, float(len(yt))):
+        raise ValueError("the decision needs both right and wrong answers to learn from")
+    w = torch.zeros(xt.shape[1], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(xt @ w, yt)
+        loss = loss + l2 * (w[:-1] ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return [float(v) for v in w.detach()]
+
+
+def fit_decision(
+    max_prob: np.ndarray,
+    knn_similarity: np.ndarray,
+    correct: np.ndarray,
+    negative: np.ndarray,
+    *,
+    score: DecisionScore,
+    target_precision: float,
+    knn_k: int,
+) -> DecisionRule:
+    """The decision rule for `score`, with the threshold at which `target_precision` of the answers given
+    (on these calibration photos and negatives) are right, keeping as many right answers as possible."""
+    correct = np.asarray(correct, dtype=bool)
+    negative = np.asarray(negative, dtype=bool)
+    weights = [1.0, 0.0, 0.0]
+    if score == "fused":
+        weights = fit_logistic(decision_features(max_prob, knn_similarity), correct.astype(np.float64))
+    rule = DecisionRule(score=score, weights=weights, knn_k=knn_k, target_precision=target_precision)
+    confidence = rule.confidence(max_prob, knn_similarity)
+    point = threshold_for_precision(confidence, correct, negative, target_precision)
+    rule.threshold = float(point.threshold) if np.isfinite(point.threshold) else 1.0
+    known = ~negative
+    rule.fitted = {
+        "photos": int(known.sum()),
+        "negatives": int(negative.sum()),
+        "operating_point": asdict(point),
+        "gap": gap(confidence, correct, negative),
+        "auroc_known_vs_negatives": auroc(confidence[known], confidence[negative]) if negative.any() else None,
+    }
+    return rule

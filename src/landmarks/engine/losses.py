@@ -52,3 +52,32 @@ class MixUpCutMix:
             torch.manual_seed(seed)
             mixed, target = self.transform(x, y)
         return mixed, target
+
+
+NEGATIVE = -1
+"""The label of a photo that shows none of the classes (a negative): it never becomes a class."""
+
+
+class OutlierExposureLoss(nn.Module):
+    """`base` on the labelled rows + `weight` x cross-entropy to the uniform distribution on the negatives.
+
+    Outlier exposure (Hendrycks et al., 2019): photos of no landmark of ours are pushed towards "equally
+    unlikely to be any of them", so a dock or a menu stops coming back as Hagia Sophia at 0.95. Rows
+    labelled `NEGATIVE` are the negatives; a batch may hold either kind, or both.
+    """
+
+    def __init__(self, base: nn.Module, weight: float) -> None:
+        super().__init__()
+        if weight < 0:
+            raise ValueError("the outlier-exposure weight cannot be negative")
+        self.base = base
+        self.weight = weight
+
+    def forward(self, log_probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        negative = target == NEGATIVE
+        loss = log_probs.new_zeros((), dtype=torch.float32)
+        if (~negative).any():
+            loss = loss + self.base(log_probs[~negative], target[~negative])
+        if negative.any() and self.weight:
+            loss = loss - self.weight * log_probs[negative].float().mean(dim=1).mean()
+        return loss
