@@ -194,22 +194,8 @@ class Predictor:
         top_p, top_i = probs.topk(k)
         guesses = []
         for rank, (p, i) in enumerate(zip(top_p.tolist(), top_i.tolist(), strict=True), start=1):
-            lm = ckpt.landmarks[i]
-            guesses.append(
-                Guess(
-                    rank=rank,
-                    class_index=i,
-                    class_id=lm.class_id,
-                    folder=lm.folder,
-                    name=lm.name,
-                    probability=min(1.0, max(0.0, float(p))),
-                    latitude=lm.latitude,
-                    longitude=lm.longitude,
-                    radius_km=lm.radius_km,
-                    city=lm.city,
-                    country=lm.country,
-                )
-            )
+            probability = min(1.0, max(0.0, float(p)))
+            guesses.append(Guess.of(ckpt.landmarks[i], rank=rank, class_index=i, probability=probability))
         threshold = self.threshold
         return Prediction(source=source, top=guesses, unknown=score < threshold, score=score, threshold=threshold)
 
