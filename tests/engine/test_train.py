@@ -235,3 +235,22 @@ def test_evaluate_command_writes_a_report_that_matches_training(tiny_run: Path, 
     for name in ("report.md", "confusion_matrix.png", "mistakes.png", "reliability.png"):
         assert (out / name).stat().st_size > 0
     assert "top-1" in res.output and str(out / "report.md") in res.output
+
+
+def test_test_report_describes_the_calibrated_probabilities(tiny_run: Path) -> None:
+    """The shipped probabilities are temperature-scaled, so the report's ECE must be of those, not the raw ones."""
+    from landmarks.data.prepare import prepare_dataset
+    from landmarks.engine.evaluation import predict_split
+    from landmarks.engine.report import compute_report
+    from landmarks.engine.runtime import Runtime
+
+    ckpt = load_checkpoint(tiny_run / "best.pt")
+    t = ckpt.calibration.temperature
+    assert abs(t - 1.0) > 0.05  # otherwise both ECEs agree and this test could not tell them apart
+    prepared = prepare_dataset(tiny_run.parent / "data", cache=tiny_run.parent / "cache", progress=False)
+    runtime = Runtime.detect()  # as `run` scores test
+    test = predict_split(runtime.prepare(ckpt.build_model()), prepared, "test", runtime, progress=False)
+    raw = compute_report(test.log_probs, test.targets, ckpt.classes).ece
+    scaled = compute_report(torch.log_softmax(test.log_probs / t, dim=1), test.targets, ckpt.classes).ece
+    reported = json.loads((tiny_run / "test_report" / "report.json").read_text())["report"]["ece"]
+    assert reported == pytest.approx(scaled, abs=1e-4) and reported != pytest.approx(raw, abs=1e-4)

@@ -18,6 +18,8 @@ import torch
 from PIL import Image
 
 from landmarks.catalog import Landmark
+from landmarks.data.images import load_rgb
+from landmarks.data.transforms import EvalPreset
 from landmarks.engine.calibration import calibrated_probs, centroid_similarity
 from landmarks.engine.checkpoint import Checkpoint, load_checkpoint
 from landmarks.engine.runtime import Runtime
@@ -69,8 +71,6 @@ class Predictor:
         if self._loaded is None:
             with self._lock:
                 if self._loaded is None:
-                    from landmarks.data.transforms import EvalPreset
-
                     ckpt = load_checkpoint(self.checkpoint_path)
                     runtime = Runtime.detect(self._device)
                     model = runtime.prepare(ckpt.build_model()).eval()
@@ -175,8 +175,6 @@ class Predictor:
         return probs, probs.max(dim=1).values
 
     def _decode(self, image: ImageInput, transform: Any) -> torch.Tensor | LandmarksError:
-        from landmarks.data.images import load_rgb
-
         try:
             pil = load_rgb(image, min_side=self.decode_min_side)
             return transform(pil)
@@ -194,22 +192,8 @@ class Predictor:
         top_p, top_i = probs.topk(k)
         guesses = []
         for rank, (p, i) in enumerate(zip(top_p.tolist(), top_i.tolist(), strict=True), start=1):
-            lm = ckpt.landmarks[i]
-            guesses.append(
-                Guess(
-                    rank=rank,
-                    class_index=i,
-                    class_id=lm.class_id,
-                    folder=lm.folder,
-                    name=lm.name,
-                    probability=min(1.0, max(0.0, float(p))),
-                    latitude=lm.latitude,
-                    longitude=lm.longitude,
-                    radius_km=lm.radius_km,
-                    city=lm.city,
-                    country=lm.country,
-                )
-            )
+            probability = min(1.0, max(0.0, float(p)))
+            guesses.append(Guess.of(ckpt.landmarks[i], rank=rank, class_index=i, probability=probability))
         threshold = self.threshold
         return Prediction(source=source, top=guesses, unknown=score < threshold, score=score, threshold=threshold)
 

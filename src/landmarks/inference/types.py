@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pydantic import BaseModel, Field
+from pydantic.dataclasses import dataclass
+
+from landmarks.catalog import Landmark
 
 
-class Guess(BaseModel):
-    """One of the top-k landmarks for a photo."""
+@dataclass(frozen=True, kw_only=True)
+class Guess(Landmark):
+    """One of the top-k landmarks for a photo: the catalog's record of it, plus how it ranked.
+
+    A pydantic dataclass extending `Landmark`, so the record's fields (folder, name, coordinates, ...)
+    are declared once, in the catalog, and JSON keeps them flat beside `rank` and `probability`.
+    """
 
     rank: int = Field(description="1 for the most likely landmark")
     class_index: int = Field(description="index of the class in the model's output")
-    class_id: int | None = Field(description="the dataset's class number (`16` for `16.Eiffel_Tower`)")
-    folder: str = Field(description="the class folder name, e.g. `16.Eiffel_Tower`")
-    name: str = Field(description="display name, e.g. `Eiffel Tower`")
     probability: float = Field(ge=0.0, le=1.0, description="calibrated probability")
-    latitude: float | None = None
-    longitude: float | None = None
-    radius_km: float | None = None
-    city: str | None = None
-    country: str | None = None
+
+    @classmethod
+    def of(cls, landmark: Landmark, *, rank: int, class_index: int, probability: float) -> Guess:
+        return cls(**landmark.to_dict(), rank=rank, class_index=class_index, probability=probability)
 
     @property
-    def has_location(self) -> bool:
-        return self.latitude is not None and self.longitude is not None
+    def landmark(self) -> Landmark:
+        """The plain catalog record."""
+        return Landmark(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Landmark)})
 
 
 class Prediction(BaseModel):

@@ -92,20 +92,7 @@ class ServiceState:
 
     def set_predictor(self, predictor: PredictorLike) -> None:
         self.predictor = predictor
-        self.catalog = [
-            LandmarkOut(
-                class_index=i,
-                class_id=lm.class_id,
-                folder=lm.folder,
-                name=lm.name,
-                latitude=lm.latitude,
-                longitude=lm.longitude,
-                radius_km=lm.radius_km,
-                city=lm.city,
-                country=lm.country,
-            )
-            for i, lm in enumerate(predictor.landmarks)
-        ]
+        self.catalog = [LandmarkOut(**lm.to_dict(), class_index=i) for i, lm in enumerate(predictor.landmarks)]
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
+from pydantic.dataclasses import dataclass
 
+from landmarks.catalog import Landmark
 from landmarks.inference.types import Prediction
 
 
@@ -32,18 +34,11 @@ class PredictResponse(Prediction):
     elapsed_ms: float = Field(description="time spent decoding and classifying, queueing excluded")
 
 
-class LandmarkOut(BaseModel):
-    """One class the model knows, with where it is when the catalog knows that."""
+@dataclass(frozen=True, kw_only=True)
+class LandmarkOut(Landmark):
+    """One class the model knows (the catalog's record), with where it is when the catalog knows that."""
 
     class_index: int
-    class_id: int | None
-    folder: str
-    name: str
-    latitude: float | None
-    longitude: float | None
-    radius_km: float | None
-    city: str | None
-    country: str | None
 
 
 class CatalogResponse(BaseModel):
