@@ -72,7 +72,14 @@ def evaluate_checkpoint(
     runtime = Runtime.detect()
     model = runtime.prepare(ckpt.build_model())
     log_probs, targets, paths = predict_split(model, prepared, split, runtime, tta=tta, progress=progress)
-    report = compute_report(log_probs, targets, ckpt.classes, names=[lm.name for lm in ckpt.landmarks], paths=paths)
+    report = compute_report(
+        log_probs,
+        targets,
+        ckpt.classes,
+        temperature=ckpt.calibration.temperature,
+        names=[lm.name for lm in ckpt.landmarks],
+        paths=paths,
+    )
     written = write_report(
         report,
         Path(out),

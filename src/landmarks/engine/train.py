@@ -584,7 +584,12 @@ def _finish(
 
         test_lp, test_y, paths = predict_split(model, prepared, "test", runtime, progress=config.progress)
         test_report = compute_report(
-            test_lp, test_y, prepared.classes, names=[lm.name for lm in prepared.landmarks], paths=paths
+            test_lp,
+            test_y,
+            prepared.classes,
+            temperature=calibration.temperature,
+            names=[lm.name for lm in prepared.landmarks],
+            paths=paths,
         )
         metrics.update(test_top1=test_report.top1, test_top3=test_report.top3, test_top5=test_report.top5)
     ckpt = Checkpoint(
