@@ -1,6 +1,6 @@
 """A CNN from scratch on proxy44 from nothing (fresh cache), 128 px: test top-1/top-3, wall time, images/s.
 
-.venv/bin/python benchmarks/scratch_proxy44.py                   # the default recipe, 60-min budget
+.venv/bin/python benchmarks/scratch_proxy44.py                   # the default recipe, 3 seeds, 60 min each
 """
 
 from __future__ import annotations

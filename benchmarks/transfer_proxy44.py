@@ -1,6 +1,6 @@
 """Transfer learning on proxy44 from nothing (fresh cache): test top-1/top-3, wall time, images/s.
 
-.venv/bin/python benchmarks/transfer_proxy44.py                  # the default recipe, 30-min budget
+.venv/bin/python benchmarks/transfer_proxy44.py                  # the default recipe, 3 seeds, 30 min each
 .venv/bin/python benchmarks/transfer_proxy44.py --backbone efficientnet_lite0 --head-hidden 0
 """
 

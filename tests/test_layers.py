@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "catalog": 0,
     "data": 1,
     "models": 1,
+    "retrieval": 1,
     "engine": 2,
     "inference": 3,
     "geotag": 4,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -79,9 +80,16 @@ def test_warm_decodes_in_parallel_and_reports_bad_files(tmp_path: Path, monkeypa
     good = _photos(tmp_path / "photos", 12)
     bad = [write_bad_file(tmp_path / "photos", "truncated"), write_bad_file(tmp_path / "photos", "zero-byte")]
     store = DecodedImageStore(tmp_path / "images", size=64, workers=2)
+    real_decode, threads = cache_module.decode_into_cache, set()
 
+    def spy(*args: object) -> object:
+        threads.add(threading.current_thread().name)
+        return real_decode(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cache_module, "decode_into_cache", spy)
     skipped = store.warm([*good, *bad], progress=False)
 
+    assert threads and all(name.startswith("decode") for name in threads)  # on the pool, not the caller
     assert {s.path for s in skipped} == set(bad)
     assert all(str(s.path) not in s.reason for s in skipped)  # the CSV has the path in its own column
     assert all(store.entry(p).is_file() for p in good)

@@ -34,6 +34,7 @@ CLASSES = ["00.Alpha_Tower", "01.Beta_Bridge", "02.Gamma_Gate", "03.Delta_Dome"]
 
 
 def hand_report(**kwargs) -> EvaluationReport:
+    kwargs.setdefault("temperature", 1.0)
     return compute_report(torch.tensor(HAND_PROBS).log(), torch.tensor(HAND_TARGETS), CLASSES, **kwargs)
 
 
@@ -85,8 +86,8 @@ def test_logits_give_the_same_report_as_log_probabilities() -> None:
     logits = torch.randn(40, 5, generator=torch.Generator().manual_seed(1)) * 3
     targets = torch.arange(40) % 5
     classes = [f"c{i}" for i in range(5)]
-    from_logits = compute_report(logits + 7.0, targets, classes)
-    from_log_probs = compute_report(torch.log_softmax(logits, dim=1), targets, classes)
+    from_logits = compute_report(logits + 7.0, targets, classes, temperature=1.0)
+    from_log_probs = compute_report(torch.log_softmax(logits, dim=1), targets, classes, temperature=1.0)
     assert from_logits.nll == pytest.approx(from_log_probs.nll, rel=1e-5)
     assert from_logits.confusion == from_log_probs.confusion
     assert from_logits.ece == pytest.approx(from_log_probs.ece, abs=1e-6)
@@ -96,7 +97,7 @@ def test_reliability_bins_reproduce_torchmetrics_ece() -> None:
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(500, 10, generator=generator) * 2.5
     targets = torch.randint(0, 10, (500,), generator=generator)
-    report = compute_report(logits, targets, [f"c{i}" for i in range(10)], n_bins=15)
+    report = compute_report(logits, targets, [f"c{i}" for i in range(10)], n_bins=15, temperature=1.0)
     bins = [b for b in report.reliability if b["count"]]
     recomputed = sum(b["count"] / report.n * abs(b["accuracy"] - b["confidence"]) for b in bins)
     assert len(report.reliability) == 15
@@ -109,13 +110,42 @@ def test_mistakes_are_the_most_confident_wrong_predictions() -> None:
     generator = torch.Generator().manual_seed(2)
     log_probs = torch.log_softmax(torch.randn(300, 8, generator=generator) * 2, dim=1)
     targets = torch.randint(0, 8, (300,), generator=generator)
-    report = compute_report(log_probs, targets, [f"c{i}" for i in range(8)], n_mistakes=10)
+    report = compute_report(log_probs, targets, [f"c{i}" for i in range(8)], n_mistakes=10, temperature=1.0)
     confidence, predicted = log_probs.exp().max(dim=1)
     wrong = sorted((float(confidence[i]) for i in range(300) if predicted[i] != targets[i]), reverse=True)
     shown = [m["confidence"] for m in report.worst_mistakes]
     assert shown == pytest.approx(wrong[:10])
     assert all(predicted[m["index"]] != targets[m["index"]] for m in report.worst_mistakes)
     assert report.top1 == pytest.approx(1 - len(wrong) / 300)
+
+
+def test_calibration_figures_describe_the_temperature_scaled_probabilities() -> None:
+    """ECE, NLL, the reliability bins and the mistakes' confidences are those of softmax(log_probs / T),
+    what users are shown; the uncalibrated ECE is kept beside it."""
+    generator = torch.Generator().manual_seed(4)
+    targets = torch.randint(0, 6, (400,), generator=generator)
+    signal = torch.randn(400, 6, generator=generator) + 1.5 * torch.nn.functional.one_hot(targets, 6)
+    logits = signal * 4  # an over-confident model: about 60 % right, far surer than that
+    classes = [f"c{i}" for i in range(6)]
+    raw = compute_report(logits, targets, classes, temperature=1.0)
+    scaled = compute_report(logits, targets, classes, temperature=2.5)
+    expected = compute_report(logits / 2.5, targets, classes, temperature=1.0)
+
+    assert scaled.temperature == 2.5 and raw.temperature == 1.0
+    assert scaled.ece == pytest.approx(expected.ece, abs=1e-6)
+    assert scaled.nll == pytest.approx(expected.nll, rel=1e-6)
+    assert scaled.reliability == expected.reliability
+    assert [m["confidence"] for m in scaled.worst_mistakes] == pytest.approx(
+        [m["confidence"] for m in expected.worst_mistakes]
+    )
+    assert scaled.ece_uncalibrated == pytest.approx(raw.ece, abs=1e-6)
+    assert scaled.ece < raw.ece - 0.1  # the scaling this data needs really changes the figure
+    assert (scaled.top1, scaled.top3, scaled.confusion) == (raw.top1, raw.top3, raw.confusion)
+
+
+def test_temperature_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="temperature"):
+        hand_report(temperature=0.0)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +159,7 @@ def test_mistakes_are_the_most_confident_wrong_predictions() -> None:
 )
 def test_bad_inputs_are_refused(log_probs: torch.Tensor, targets: torch.Tensor, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        compute_report(log_probs, targets, CLASSES)
+        compute_report(log_probs, targets, CLASSES, temperature=1.0)
 
 
 def _photos(folder: Path, count: int) -> list[Path]:
@@ -170,6 +200,7 @@ def test_write_report_files(tmp_path: Path) -> None:
     assert markdown.startswith("# Hand-worked split\n")
     assert "| top-1 accuracy | 50.00% |" in markdown
     assert "| top-3 accuracy | 66.67% |" in markdown
+    assert "| temperature (applied before the calibration figures) | 1.00 |" in markdown
     for name in REPORT_FILES.values():
         if name.endswith(".png"):
             assert f"]({name})" in markdown
@@ -182,7 +213,7 @@ def test_write_report_files(tmp_path: Path) -> None:
 def test_confusion_matrix_is_large_enough_for_50_classes(tmp_path: Path) -> None:
     generator = torch.Generator().manual_seed(3)
     classes = [f"{i:02d}.Landmark_Number_{i}" for i in range(50)]
-    report = compute_report(torch.randn(100, 50, generator=generator), torch.arange(100) % 50, classes)
+    report = compute_report(torch.randn(100, 50, generator=generator), torch.arange(100) % 50, classes, temperature=1.0)
     files = write_report(report, tmp_path, title="50 classes")
     with Image.open(files["confusion_matrix"]) as image:
         # About 30 px per class at least, so 50 tick labels stay legible.
@@ -213,7 +244,7 @@ def test_unreadable_photos_are_left_out_of_the_mistakes_grid(tmp_path: Path) -> 
 
 def test_mistakes_figure_without_paths_or_mistakes(tmp_path: Path) -> None:
     no_paths = write_report(hand_report(), tmp_path / "a", title="t")
-    perfect = compute_report(torch.eye(3) * 5, torch.arange(3), ["a", "b", "c"])
+    perfect = compute_report(torch.eye(3) * 5, torch.arange(3), ["a", "b", "c"], temperature=1.0)
     assert perfect.worst_mistakes == [] and perfect.top1 == 1.0
     no_mistakes = write_report(perfect, tmp_path / "b", title="t")
     for files in (no_paths, no_mistakes):

@@ -88,18 +88,54 @@ def evaluate(
     data: Annotated[Path | None, typer.Option(help="A train/ test/ photo folder (env LANDMARKS_DATA).")] = None,
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
     tta: Annotated[bool, typer.Option(help="Test-time augmentation: average with the mirrored photo.")] = False,
-    seed: Annotated[int, typer.Option(help="Split seed (as used in training).")] = 0,
-    val_fraction: Annotated[float, typer.Option(min=0.01, max=0.9)] = 0.2,
+    seed: Annotated[
+        int | None, typer.Option(help="Split seed; default and only accepted value: the checkpoint's.")
+    ] = None,
+    val_fraction: Annotated[
+        float | None,
+        typer.Option(min=0.01, max=0.9, help="Val share of train/; default and only accepted value: the checkpoint's."),
+    ] = None,
 ) -> None:
-    """Top-1/3/5, per-class accuracy, confusion matrix, worst mistakes and calibration of a checkpoint."""
+    """Top-1/3/5, per-class accuracy, confusion matrix, worst mistakes and calibration of a checkpoint.
+
+    The train/val split is the one the checkpoint was trained with (its recorded seed and val
+    fraction): another one would put training photos into "val". Options that disagree are refused.
+    """
+    from landmarks.engine.checkpoint import load_checkpoint
     from landmarks.engine.evaluation import evaluate_checkpoint
 
+    folder = resolve_data_folder(data)
+    recorded = load_checkpoint(checkpoint).train_config
+    chosen: dict[str, float] = {}
+    for key, option, given, default in (
+        ("seed", "--seed", seed, 0),
+        ("val_fraction", "--val-fraction", val_fraction, 0.2),
+    ):
+        trained = recorded.get(key)
+        if trained is None:  # a checkpoint from before the split was recorded
+            chosen[key] = given if given is not None else default
+            message = f"WARNING: {checkpoint} does not record its split's {key}; using {chosen[key]}"
+            typer.secho(message, fg=typer.colors.YELLOW, err=True)
+        elif given is not None and given != trained:
+            raise typer.BadParameter(
+                f"{checkpoint} was trained with {key} {trained}; evaluating with {given} would score photos it "
+                f"trained on as {split} photos. Leave {option} out to use the checkpoint's split.",
+                param_hint=option,
+            )
+        else:
+            chosen[key] = trained
     report, written = evaluate_checkpoint(
-        checkpoint, resolve_data_folder(data), out, split=split, tta=tta, seed=seed, val_fraction=val_fraction
+        checkpoint,
+        folder,
+        out,
+        split=split,
+        tta=tta,
+        seed=int(chosen["seed"]),
+        val_fraction=float(chosen["val_fraction"]),
     )
     typer.echo(
         f"{split}: {report.n} photos  top-1 {report.top1:.2%}  top-3 {report.top3:.2%}  top-5 {report.top5:.2%}  "
-        f"ECE {report.ece:.3f}"
+        f"ECE {report.ece:.3f} (temperature {report.temperature:.2f})"
     )
     typer.echo(f"report: {written.get('markdown', out)}")
 

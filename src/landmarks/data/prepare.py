@@ -2,10 +2,12 @@
 
 `prepare_dataset` is the single entry point training calls. It decodes every photo once (into the
 decoded-image cache), so bad files are found here and listed in `skipped.csv` rather than crashing an
-epoch; it splits `train/` into train/val per class with a fixed seed, and measures the train split's
-channel mean and std. Everything it writes lives in the cache directory, never in the data folder,
-under a folder keyed by the dataset's path; the manifest records the file list's fingerprint (paths,
-sizes, modification times), so a rerun on an unchanged folder only lists it and reads JSON.
+epoch; it sets aside copies of one photo that would leak across the split or carry two labels
+(`data/duplicates.py`), splits `train/` into train/val per class with a fixed seed (copies of a photo
+on one side), and measures the train split's channel mean and std. Everything it writes lives in the
+cache directory, never in the data folder, under a folder keyed by the dataset's path; the manifest
+records the file list's fingerprint (paths, sizes, modification times), so a rerun on an unchanged
+folder only lists it and reads JSON.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tqdm.auto import tqdm
 
 from landmarks import __version__
 from landmarks.data.cache import DEFAULT_SIZE, DecodedImageStore
+from landmarks.data.duplicates import DuplicateCounts, resolve_duplicates
 from landmarks.data.images import IMAGE_EXTENSIONS, SkippedFile, is_image_file
 from landmarks.data.layout import find_dataset_root
 from landmarks.data.layout import is_ignored as _is_ignored
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from landmarks.catalog import Landmark
 
 __all__ = [
+    "DuplicateCounts",
     "PreparedDataset",
     "Sample",
     "SkippedFile",
@@ -52,7 +56,8 @@ __all__ = [
     "val_count",
 ]
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
+"""2: duplicate photos grouped and set aside (older manifests split copies apart, so they are rebuilt)."""
 MANIFEST_NAME = "manifest.json"
 SKIPPED_NAME = "skipped.csv"
 SAMPLES_PLOT = "samples.png"
@@ -90,6 +95,8 @@ class PreparedDataset:
     reused: bool = False
     """True when this came from an earlier run's manifest (nothing was decoded again)."""
     digests: dict[Path, str] = field(default_factory=dict, repr=False)
+    duplicates: DuplicateCounts = field(default_factory=DuplicateCounts)
+    """Copies of one photo set aside (test copies in train/, conflicting labels) or kept together."""
     histograms: np.ndarray | None = field(default=None, repr=False)
     """Train-split pixel counts, shape [3, 256] (R, G, B x uint8 value)."""
     _stores: dict[int, DecodedImageStore] = field(default_factory=dict, repr=False, compare=False)
@@ -222,22 +229,38 @@ def val_count(n: int, val_fraction: float) -> int:
 
 
 def stratified_split(
-    files_by_class: Mapping[str, Sequence[Path]], labels: Mapping[str, int], val_fraction: float, seed: int
+    files_by_class: Mapping[str, Sequence[Path]],
+    labels: Mapping[str, int],
+    val_fraction: float,
+    seed: int,
+    *,
+    digests: Mapping[Path, str] | None = None,
 ) -> tuple[list[Sample], list[Sample]]:
-    """Per class, a seeded shuffle gives val_count(n) photos to val and the rest to train.
+    """Per class, a seeded shuffle gives about val_count(n) photos to val and the rest to train.
 
-    Each class has its own generator (seeded by seed and class name), so adding or removing a class
-    or a photo elsewhere leaves a class's split unchanged.
+    With `digests`, files of the same content form one group and the shuffle moves whole groups, so
+    all copies of a photo land on one side (val takes groups until it holds val_count(n) photos, and
+    never a class's last group); without copies this is the plain per-file split. Each class has its
+    own generator (seeded by seed and class name), so adding or removing a class or a photo elsewhere
+    leaves a class's split unchanged.
     """
     train: list[Sample] = []
     val: list[Sample] = []
     for name in sorted(files_by_class, key=labels.__getitem__):
         files = sorted(files_by_class[name])
-        random.Random(f"{seed}:{name}").shuffle(files)
+        groups: dict[str, list[Path]] = {}
+        for path in files:
+            groups.setdefault(digests[path] if digests else str(path), []).append(path)
+        ordered = list(groups.values())  # in the order of each group's first file
+        random.Random(f"{seed}:{name}").shuffle(ordered)
         k = val_count(len(files), val_fraction)
+        cut = taken = 0
+        while taken < k and cut < len(ordered) - 1:
+            taken += len(ordered[cut])
+            cut += 1
         label = labels[name]
-        val += [Sample(p, label) for p in sorted(files[:k])]
-        train += [Sample(p, label) for p in sorted(files[k:])]
+        val += [Sample(p, label) for p in sorted(p for group in ordered[:cut] for p in group)]
+        train += [Sample(p, label) for p in sorted(p for group in ordered[cut:] for p in group)]
     return train, val
 
 
@@ -325,18 +348,25 @@ def _prepare_afresh(
     bad_paths = {s.path for s in bad}
     skipped = [*scan.skipped, *bad]
 
-    usable_train = {c: [p for p in files if p not in bad_paths] for c, files in scan.train.items()}
+    digests = store.known_digests()
+    unique = resolve_duplicates(
+        scan.root,
+        {c: [p for p in files if p not in bad_paths] for c, files in scan.train.items()},
+        {c: [p for p in files if p not in bad_paths] for c, files in scan.test.items()},
+        digests,
+    )
+    skipped += unique.skipped
+    usable_train = unique.train
     classes = sorted(c for c, files in usable_train.items() if files)
     for name in sorted(set(usable_train) - set(classes)):
         skipped.append(SkippedFile(scan.root / "train" / name, "class folder has no usable photos"))
     if not classes:
         raise DatasetError(f"{scan.root / 'train'} has no usable photos (see the skipped files above)")
     labels = {name: i for i, name in enumerate(classes)}
-    train, val = stratified_split({c: usable_train[c] for c in classes}, labels, val_fraction, seed)
+    train, val = stratified_split({c: usable_train[c] for c in classes}, labels, val_fraction, seed, digests=digests)
 
     test: list[Sample] = []
-    for name, files in sorted(scan.test.items()):
-        usable = [p for p in files if p not in bad_paths]
+    for name, usable in sorted(unique.test.items()):
         if name in labels:
             test += [Sample(p, labels[name]) for p in usable]
         else:
@@ -360,7 +390,8 @@ def _prepare_afresh(
         val_fraction=val_fraction,
         seed=seed,
         fingerprint=scan.fingerprint,
-        digests=store.known_digests(),
+        digests=digests,
+        duplicates=unique.counts,
         histograms=histograms,
     )
     prepared._stores[image_size] = store  # keep the train tensors measured above in memory
@@ -390,6 +421,7 @@ def _write_manifest(prepared: PreparedDataset) -> None:
         "std": list(prepared.std),
         "histograms": prepared.histograms.tolist() if prepared.histograms is not None else None,
         "skipped": [{"path": str(s.path), "reason": s.reason} for s in prepared.skipped],
+        "duplicates": prepared.duplicates.to_dict(),
         "files": files,
     }
     _write_text_atomically(prepared.manifest_path, json.dumps(manifest, indent=1))
@@ -461,6 +493,7 @@ def _load_manifest(
             fingerprint=scan.fingerprint,
             reused=True,
             digests=digests,
+            duplicates=DuplicateCounts.from_dict(manifest["duplicates"]),
             histograms=histograms,
         )
     except (KeyError, TypeError, ValueError):
@@ -489,5 +522,9 @@ def summary_table(prepared: PreparedDataset) -> Table:
     table.add_row("mean (R, G, B)", ", ".join(f"{v:.4f}" for v in prepared.mean))
     table.add_row("std (R, G, B)", ", ".join(f"{v:.4f}" for v in prepared.std))
     table.add_row("skipped files", str(len(prepared.skipped)))
+    counts = prepared.duplicates
+    table.add_row("train copies of test photos", f"{counts.test_copies_in_train} (left out of train and val)")
+    table.add_row("conflicting labels", f"{counts.conflicting_labels} (one photo in several classes: left out)")
+    table.add_row("repeated photos kept together", f"{counts.grouped_copies} (copies on one side of the split)")
     table.add_row("cache", str(prepared.cache_dir))
     return table

@@ -86,10 +86,15 @@ def evaluate_checkpoint(
     runtime = Runtime.detect()
     model = runtime.prepare(ckpt.build_model())
     predicted = predict_split(model, prepared, split, runtime, tta=tta, progress=progress)
-    # Temperature-scaled: the report's ECE and reliability describe the probabilities users are shown.
-    log_probs = torch.log_softmax(predicted.log_probs / ckpt.calibration.temperature, dim=1)
     targets, paths = predicted.targets, predicted.paths
-    report = compute_report(log_probs, targets, ckpt.classes, names=[lm.name for lm in ckpt.landmarks], paths=paths)
+    report = compute_report(
+        predicted.log_probs,
+        targets,
+        ckpt.classes,
+        temperature=ckpt.calibration.temperature,
+        names=[lm.name for lm in ckpt.landmarks],
+        paths=paths,
+    )
     written = write_report(
         report,
         Path(out),

@@ -1,7 +1,8 @@
 """Evaluation reports: the numbers of a split and the files a person reads after training.
 
 `compute_report` turns a split's log-probabilities into top-k accuracy, per-class accuracy, calibration
-(ECE, NLL, reliability bins), the confusion matrix and the most confident mistakes; `write_report`
+(ECE, NLL, reliability bins), the confusion matrix and the most confident mistakes. The calibration
+figures and confidences are those of the temperature-scaled probabilities, the ones users are shown; `write_report`
 saves them as `report.json` (machine-readable), `report.md` (a summary) and three figures, so a
 training run can be judged, and its failures seen, without re-running anything.
 """
@@ -57,7 +58,8 @@ class EvaluationReport:
     per_class: list[dict[str, Any]]
     """One dict per class, in class order: class, name, n (samples), accuracy (None when n == 0)."""
     ece: float
-    """Expected calibration error (L1, equal-width confidence bins), in [0, 1]."""
+    """Expected calibration error (L1, equal-width confidence bins), in [0, 1], of the probabilities after
+    temperature scaling (what users see)."""
     n: int
     nll: float
     """Mean negative log-likelihood of the true class, in nats."""
@@ -69,7 +71,11 @@ class EvaluationReport:
     classes: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     reliability: list[dict[str, Any]] = field(default_factory=list)
-    """Confidence bins: lower, upper, count, accuracy and mean confidence (None for an empty bin)."""
+    """Confidence bins (calibrated): lower, upper, count, accuracy and mean confidence (None for an empty bin)."""
+    temperature: float = 1.0
+    """The temperature the log-probabilities were divided by before ECE, NLL, bins and confidences."""
+    ece_uncalibrated: float | None = None
+    """ECE before temperature scaling, for comparison."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (checkpoints and `report.json` store this)."""
@@ -87,6 +93,7 @@ def compute_report(
     targets: torch.Tensor,
     classes: Sequence[str],
     *,
+    temperature: float,
     names: Sequence[str] | None = None,
     paths: Sequence[Path] | None = None,
     n_bins: int = 15,
@@ -94,9 +101,10 @@ def compute_report(
 ) -> EvaluationReport:
     """The report of one split from its log-probabilities `[N, C]` and true labels `[N]`.
 
-    `log_probs` are re-normalised with log-softmax (a no-op for log-probabilities), so raw logits work
-    too. `names` default to names derived from the class folders; `paths` (one per sample, in order)
-    let the mistakes be shown as photos.
+    `temperature` is the model's calibration (the checkpoint's): probabilities are softmax(log_probs / T),
+    as inference computes them; pass 1.0 only for a model that has none. `log_probs` are re-normalised
+    with log-softmax (a no-op for log-probabilities), so raw logits work too. `names` default to names
+    derived from the class folders; `paths` (one per sample, in order) let the mistakes be shown as photos.
     """
     if log_probs.ndim != 2 or log_probs.shape[1] != len(classes):
         raise ValueError(
@@ -116,18 +124,23 @@ def compute_report(
         raise ValueError(f"{len(paths)} paths for {n} samples")
     if n_bins < 1:
         raise ValueError("n_bins must be at least 1")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
 
-    log_probs = torch.log_softmax(log_probs.detach().to("cpu", torch.float32), dim=1)
+    raw = log_probs.detach().to("cpu", torch.float32)
+    log_probs = torch.log_softmax(raw / temperature, dim=1)
     targets = targets.detach().to("cpu", torch.long)
     if int(targets.min()) < 0 or int(targets.max()) >= num_classes:
         raise ValueError(f"targets must lie in [0, {num_classes - 1}]")
     probs = log_probs.exp()
+    calibration_error = MulticlassCalibrationError(num_classes=num_classes, n_bins=n_bins, norm="l1")
 
     def top_k(k: int) -> float:
         metric = MulticlassAccuracy(num_classes=num_classes, top_k=min(k, num_classes), average="micro")
         return float(metric(probs, targets))
 
-    ece = MulticlassCalibrationError(num_classes=num_classes, n_bins=n_bins, norm="l1")(probs, targets)
+    ece = calibration_error(probs, targets)
+    ece_uncalibrated = calibration_error(torch.softmax(raw, dim=1), targets)
     confusion = MulticlassConfusionMatrix(num_classes=num_classes)(probs, targets).long()
     support, hits = confusion.sum(dim=1), confusion.diagonal()
     per_class = [
@@ -170,6 +183,8 @@ def compute_report(
         classes=list(classes),
         names=names,
         reliability=_reliability_bins(confidence, correct, n_bins),
+        temperature=float(temperature),
+        ece_uncalibrated=float(ece_uncalibrated),
     )
 
 
@@ -304,7 +319,10 @@ def _reliability_figure(report: EvaluationReport) -> Figure:
     )
     top.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect calibration")
     top.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy")
-    top.set_title(f"Reliability diagram: ECE {report.ece:.3f} ({len(report.reliability)} bins, n={report.n})")
+    top.set_title(
+        f"Reliability diagram (temperature {report.temperature:.2f}): ECE {report.ece:.3f}\n"
+        f"{len(report.reliability)} bins, n={report.n}"
+    )
     top.legend(loc="upper left")
 
     counts = [b["count"] for b in filled]
@@ -365,7 +383,13 @@ def _markdown(report: EvaluationReport, title: str, extra: Mapping[str, Any]) ->
         f"| top-1 accuracy | {report.top1:.2%} |",
         f"| top-3 accuracy | {report.top3:.2%} |",
         f"| top-5 accuracy | {report.top5:.2%} |",
+        f"| temperature (applied before the calibration figures) | {report.temperature:.2f} |",
         f"| expected calibration error ({len(report.reliability)} bins) | {report.ece:.4f} |",
+        *(
+            [f"| expected calibration error before temperature scaling | {report.ece_uncalibrated:.4f} |"]
+            if report.ece_uncalibrated is not None
+            else []
+        ),
         f"| negative log-likelihood | {report.nll:.4f} |",
         "",
         "## Figures",

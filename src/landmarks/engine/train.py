@@ -197,9 +197,13 @@ def run(config: TrainConfig) -> TrainResult:
         model = runtime.prepare(ckpt.build_model())
         test = predict_split(model, prepared, "test", runtime, progress=config.progress)
     # The report describes the probabilities users see: temperature-scaled (top-k is unchanged by it).
-    log_probs = torch.log_softmax(test.log_probs / ckpt.calibration.temperature, dim=1)
     report = compute_report(
-        log_probs, test.targets, prepared.classes, names=[lm.name for lm in prepared.landmarks], paths=test.paths
+        test.log_probs,
+        test.targets,
+        prepared.classes,
+        temperature=ckpt.calibration.temperature,
+        names=[lm.name for lm in prepared.landmarks],
+        paths=test.paths,
     )
     metrics.update(test_top1=report.top1, test_top3=report.top3, test_top5=report.top5)
     save_checkpoint(ckpt, result.best)
