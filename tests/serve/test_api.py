@@ -182,7 +182,29 @@ def test_page_and_its_assets_are_served(client: TestClient) -> None:
     assert client.get("/static/world.svg").headers["content-type"].startswith("image/svg+xml")
 
 
+def test_head_requests_answer_like_get(client: TestClient) -> None:
+    """Health checkers and load balancers send HEAD."""
+    for path in ("/", "/healthz"):
+        r = client.head(path)
+        assert r.status_code == 200, path
+        assert r.content == b""
+        assert r.headers["content-type"] == client.get(path).headers["content-type"]
+
+
 # -------------------------------------------------------------------------------------------- size limits
+
+
+def test_uploads_have_their_own_pixel_cap(fake: FakePredictor) -> None:
+    """A photo well within the loader's 90 Mpx is refused from its header when over the upload cap."""
+    photo = photo_bytes(size=(400, 300))
+    with TestClient(create_app(fake, ServeSettings(max_upload_pixels=400 * 300 - 1))) as client:
+        r = post_photo(client, photo)
+    assert r.status_code == 422
+    assert r.json()["code"] == "decompression_bomb"
+    assert "400x300" in r.json()["detail"] and "upload limit" in r.json()["detail"]
+    assert fake.calls == 0
+    with TestClient(create_app(fake, ServeSettings(max_upload_pixels=400 * 300))) as client:
+        assert post_photo(client, photo).status_code == 200
 
 
 class CountingApp:
@@ -203,13 +225,26 @@ class CountingApp:
 
 
 def test_over_the_default_limit_is_413_before_reading(fake: FakePredictor) -> None:
-    app = CountingApp(create_app(fake, ServeSettings()))
+    """Refused on Content-Length alone; a body over `drain_bytes` is not read at all, and the
+    connection is closed after the answer."""
+    app = CountingApp(create_app(fake, ServeSettings(drain_bytes=MB)))
     with TestClient(app) as client:
         r = post_photo(client, b"\xff\xd8" + b"\0" * (20 * MB + 100_000))
     assert r.status_code == 413
     assert r.json()["code"] == "too_large"
     assert "20 MB" in r.json()["detail"]
-    assert app.body_messages == 0  # refused on Content-Length alone
+    assert r.headers["connection"] == "close"
+    assert app.body_messages == 0
+    assert fake.calls == 0
+
+
+def test_a_refused_body_within_drain_bytes_is_read_before_the_answer(fake: FakePredictor) -> None:
+    app = CountingApp(create_app(fake, ServeSettings(max_upload_bytes=MB, drain_bytes=4 * MB)))
+    with TestClient(app) as client:
+        r = post_photo(client, b"\xff\xd8" + b"\0" * (2 * MB))
+    assert r.status_code == 413
+    assert app.body_messages >= 1
+    assert "connection" not in r.headers
     assert fake.calls == 0
 
 
@@ -290,7 +325,8 @@ def test_unusable_files(
     assert r.status_code == status, r.text
     assert r.json()["code"] == code
     assert words in r.json()["detail"]
-    assert fake.calls == (0 if code == "empty_file" else 1)  # the decoder refused the rest
+    # what the header already rules out never reaches the predictor; its decoder refused the rest
+    assert fake.calls == (1 if code == "bad_image" else 0)
 
 
 def test_image_errors_name_the_upload(client: TestClient) -> None:
