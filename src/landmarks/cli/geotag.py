@@ -86,11 +86,11 @@ def geotag(
     if not photos:
         raise GeotagUsageError("give photos or folders to geotag, or --undo REPORT.csv")
 
+    from landmarks.cli.inputs import expand_inputs
     from landmarks.geotag.batch import GeotagOptions, NothingGeotaggedError
     from landmarks.geotag.batch import geotag as run_geotag
     from landmarks.geotag.metadata import ExifToolSession
     from landmarks.geotag.report import FAILURES, check_report_path, check_writable
-    from landmarks.inference.inputs import expand_inputs
 
     found, problems = expand_inputs(photos, recursive=recursive)
     for problem in problems:

@@ -47,8 +47,8 @@ def quickstart(
         typer.echo("   (no test photos)")
     if examples:
         typer.secho(f"4/4 top-3 for {examples} test photos", bold=True)
+        from landmarks.cli.inputs import expand_inputs
         from landmarks.data.prepare import find_dataset_root
-        from landmarks.inference.inputs import expand_inputs
 
         test_photos, _ = expand_inputs([find_dataset_root(Path(root)) / "test"], recursive=True)
         photos = random.Random(0).sample(test_photos, min(examples, len(test_photos)))

@@ -21,9 +21,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from landmarks.errors import BadImageError, DecompressionBombError, UnsupportedFormatError
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".avif", ".tif", ".tiff"}
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".avif", ".tif", ".tiff", ".gif"}
 )
-"""Lower-case suffixes we read; compare with `path.suffix.lower()`."""
+"""Lower-case suffixes we read, the one list: folder scans pick these up and errors name them.
+
+Compare with `path.suffix.lower()`."""
 
 MAX_PIXELS = 90_000_000
 """Refuse larger images before decoding them: one 90 Mpx RGB image already needs ~270 MB."""
