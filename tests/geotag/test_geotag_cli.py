@@ -172,3 +172,19 @@ def test_a_second_run_on_a_folder_is_refused_with_a_clear_message(
     assert code == 1
     assert "another geotag run (or --undo) is working in" in err
     assert sha256(eiffel) == digest
+
+
+@pytest.mark.timeout(60)
+def test_a_recursive_glob_over_symlink_loops_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fake_model: dict
+) -> None:
+    folder = tmp_path / "photos"
+    make_photo(folder / "eiffel.jpg", seed=1)
+    (folder / "loop").symlink_to(folder, target_is_directory=True)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "up").symlink_to("..", target_is_directory=True)
+    code, out, _ = _run(
+        monkeypatch, capsys, "geotag", f"{folder}/**/*.jpg", "-r", "--dry-run", "--report", tmp_path / "r.csv"
+    )
+    assert code == 0
+    assert "would geotag 1 of 1 photos" in out

@@ -123,3 +123,28 @@ def test_urllib_reads_the_413_of_a_30_mb_upload(small_catalog: list[Landmark]) -
                 urllib.request.urlopen(request, timeout=30)
             assert caught.value.code == 413
             assert b"too_large" in caught.value.read()
+
+
+def test_bodies_read_at_once_are_bounded_too(small_catalog: list[Landmark]) -> None:
+    """Past `max_receiving` bodies arriving at once, a new upload gets 503 at once, not a wait."""
+    settings = ServeSettings(max_receiving=2, body_idle_timeout_s=5.0)
+    with live_server(create_app(FakePredictor(small_catalog), settings)) as base:
+        url = urlsplit(base)
+        assert url.hostname is not None and url.port is not None
+        stalled = [_stalled_upload(url.hostname, url.port) for _ in range(2)]
+        try:
+            time.sleep(0.3)
+            with httpx.Client(base_url=base, timeout=10) as client:
+                refused = client.post(PREDICT, files={"file": ("p.jpg", photo_bytes(), "image/jpeg")})
+        finally:
+            for sock in stalled:
+                sock.close()
+        with httpx.Client(base_url=base, timeout=10) as client:
+            for _ in range(50):  # the server notices the closed sockets within moments
+                ok = client.post(PREDICT, files={"file": ("p.jpg", photo_bytes(), "image/jpeg")})
+                if ok.status_code == 200:
+                    break
+                time.sleep(0.1)
+    assert refused.status_code == 503
+    assert "2 uploads arriving" in refused.json()["detail"]
+    assert ok.status_code == 200

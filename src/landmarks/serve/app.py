@@ -228,12 +228,11 @@ def create_app(predictor: PredictorLike | PredictorFactory, settings: ServeSetti
     ) -> PredictResponse:
         """Upload a photo as multipart field `file`; get the top-k guesses and the unknown flag."""
         model = state.ready()
-        busy = ApiError(
-            503,
-            "busy",
-            f"the server is busy ({state.limiter.capacity} requests in progress); try again shortly",
-            {"Retry-After": str(settings.retry_after_s)},
-        )
+
+        def busy(what: str) -> ApiError:
+            message = f"the server is busy ({what}); try again shortly"
+            return ApiError(503, "busy", message, {"Retry-After": str(settings.retry_after_s)})
+
         # Whatever the headers already rule out is refused before one byte of the body is read.
         k_query = parse_k(k, settings.max_k) if k and k.strip() else None
         try:
@@ -252,7 +251,7 @@ def create_app(predictor: PredictorLike | PredictorFactory, settings: ServeSetti
                         exc.headers = {**exc.headers, "Connection": "close"}
                     raise
         except Overloaded:
-            raise busy from None
+            raise busy(f"{state.limiter.max_receiving} uploads arriving") from None
         k_form = upload.fields.get("k", "").strip()
         k_asked = parse_k(k_form, settings.max_k) if k_form else k_query or settings.default_k
         k_used = min(k_asked, len(model.classes))
@@ -262,7 +261,7 @@ def create_app(predictor: PredictorLike | PredictorFactory, settings: ServeSetti
                     _timed, _predict_upload, model, upload, k_used, settings.max_upload_pixels
                 )
         except Overloaded:
-            raise busy from None
+            raise busy(f"{state.limiter.capacity} requests in progress") from None
         except LandmarksError as exc:
             raise _image_error(exc, upload.filename) from None
         return PredictResponse(**prediction.model_dump(), k=k_used, elapsed_ms=round(seconds * 1000, 1))
