@@ -55,7 +55,8 @@ def test_reads_every_supported_format_in_any_letter_case(tmp_path: Path, name: s
 def test_extensions_are_lower_case_and_hidden_files_are_not_photos(tmp_path: Path) -> None:
     assert all(ext == ext.lower() and ext.startswith(".") for ext in IMAGE_EXTENSIONS)
     assert not is_image_file(tmp_path / "._photo.jpg")  # macOS resource fork beside a real photo
-    assert not is_image_file(tmp_path / "photo.gif")
+    assert is_image_file(tmp_path / "photo.gif")  # one list: what we read is what folder scans pick up
+    assert not is_image_file(tmp_path / "notes.txt")
 
 
 def _solid(mode: str, size: tuple[int, int], colour: object) -> Image.Image:
