@@ -7,7 +7,8 @@ TIFF alike, so we never assemble metadata bytes ourselves.
 Why writes are safe: exiftool writes a *new* file beside the original (`-o`), which then gets the
 original's mode, owner and times, is fsynced and only then renamed over the original (`os.replace`,
 atomic on POSIX). A crash or SIGKILL at any moment leaves either the untouched original or the
-complete new file, never a mix; at worst a hidden `.NAME.landmarks-XXXX.tmp` temporary is left.
+complete new file, never a mix; at worst a hidden `.NAME.landmarks-XXXXXXXX.tmp` temporary is left,
+which the next run or undo in that folder removes (`remove_temporaries`).
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ class FileMetadata:
     file_type: str | None = None
     mime_type: str | None = None
     gps: tuple[float, float] | None = None
+    """The place the file already records, wherever a standard puts it (`gps_from_tags`)."""
     location_tags: dict[str, Any] = field(default_factory=dict)
     """Every tag a geotag write replaces (`EXIF_CLEARED`), as exiftool JSON: what undo restores."""
     size: int | None = None
