@@ -148,3 +148,14 @@ def test_bodies_read_at_once_are_bounded_too(small_catalog: list[Landmark]) -> N
     assert refused.status_code == 503
     assert "2 uploads arriving" in refused.json()["detail"]
     assert ok.status_code == 200
+
+
+def test_urllib_reads_an_early_refusal_too(small_catalog: list[Landmark]) -> None:
+    """A bad `k` in the query is refused from the URL alone; the client still reads the 422."""
+    body, content_type = _multipart(photo_bytes(size=(1200, 900)) + b"\0" * (4 * MB))
+    with live_server(create_app(FakePredictor(small_catalog), ServeSettings())) as base:
+        request = urllib.request.Request(base + PREDICT + "?k=0", data=body, headers={"Content-Type": content_type})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=30)
+    assert caught.value.code == 422
+    assert b"bad_k" in caught.value.read()

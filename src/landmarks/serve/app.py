@@ -233,13 +233,12 @@ def create_app(predictor: PredictorLike | PredictorFactory, settings: ServeSetti
             message = f"the server is busy ({what}); try again shortly"
             return ApiError(503, "busy", message, {"Retry-After": str(settings.retry_after_s)})
 
-        # Whatever the headers already rule out is refused before one byte of the body is read.
-        k_query = parse_k(k, settings.max_k) if k and k.strip() else None
+        # Whatever the headers already rule out is refused before the body is parsed (or kept).
         try:
+            k_query = parse_k(k, settings.max_k) if k and k.strip() else None
             boundary = check_headers(request, settings.max_upload_bytes)
         except ApiError as exc:
-            if exc.status == 413:
-                await _drain(request, exc)
+            await _drain(request, exc)
             raise
         # The body is read in full (under a deadline) before the request may queue for the model.
         try:
