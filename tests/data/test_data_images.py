@@ -14,6 +14,7 @@ from landmarks.data.images import (
     IMAGE_EXTENSIONS,
     MAX_PIXELS,
     MIN_SIDE,
+    check_pixels,
     decode_resized,
     is_image_file,
     load_rgb,
@@ -54,7 +55,8 @@ def test_reads_every_supported_format_in_any_letter_case(tmp_path: Path, name: s
 def test_extensions_are_lower_case_and_hidden_files_are_not_photos(tmp_path: Path) -> None:
     assert all(ext == ext.lower() and ext.startswith(".") for ext in IMAGE_EXTENSIONS)
     assert not is_image_file(tmp_path / "._photo.jpg")  # macOS resource fork beside a real photo
-    assert not is_image_file(tmp_path / "photo.gif")
+    assert is_image_file(tmp_path / "photo.gif")  # one list: what we read is what folder scans pick up
+    assert not is_image_file(tmp_path / "notes.txt")
 
 
 def _solid(mode: str, size: tuple[int, int], colour: object) -> Image.Image:
@@ -103,6 +105,33 @@ def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path: Path) -> None:
     pixels = np.asarray(load_rgb(path))
     assert tuple(pixels[0, 0]) == (255, 255, 255)
     assert tuple(pixels[0, 30]) == (100, 100, 100)
+
+
+def test_sixteen_bit_images_are_converted_without_a_float_copy(tmp_path: Path) -> None:
+    """numpy reports its allocations to tracemalloc: a whole-image float64 copy is 8 bytes a pixel."""
+    import tracemalloc
+
+    width, height = 2000, 1500
+    levels = (np.arange(width * height, dtype=np.uint32).reshape(height, width) % 65536).astype(np.uint16)
+    image = Image.fromarray(levels)
+    assert image.mode.startswith("I;16")
+    tracemalloc.start()
+    try:
+        result = load_rgb(image)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.mode == "RGB" and result.size == (width, height)
+    assert peak < width * height  # under one byte a pixel: strips, never the whole image at once
+    expected = np.rint(levels[-1, -5:] * (255 / 65535)).astype(np.uint8)
+    assert list(np.asarray(result)[-1, -5:, 0]) == list(expected)
+
+
+def test_check_pixels_applies_a_tighter_limit_from_the_header(tmp_path: Path) -> None:
+    data = jpeg_bytes(Image.new("RGB", (400, 300)))
+    check_pixels(data, 400 * 300)
+    with pytest.raises(DecompressionBombError, match="over the 0 Mpx upload limit"):
+        check_pixels(data, 400 * 300 - 1, "upload limit")
 
 
 def test_exif_orientation_is_applied(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ from landmarks.data.prepare import dataset_cache_dir, prepare_dataset
 from landmarks.engine.checkpoint import load_checkpoint
 from landmarks.engine.evaluation import predict_split
 from landmarks.engine.runtime import Runtime
-from landmarks.engine.train import TrainConfig, run as fit_and_test
+from landmarks.engine.train import TrainConfig
+from landmarks.engine.train import run as fit_and_test
 
 SEED, VAL_FRACTION = 3, 0.3  # not the CLI's defaults (0, 0.2)
 

@@ -21,11 +21,11 @@ from geotag_helpers import (
     sha256,
 )
 
+from landmarks.cli.inputs import expand_inputs
 from landmarks.errors import BadImageError
 from landmarks.geotag.batch import GeotagOptions, geotag
 from landmarks.geotag.metadata import SidecarName, WriteMode, is_temp_file
 from landmarks.geotag.report import COLUMNS, ReportError
-from landmarks.inference.inputs import expand_inputs
 
 
 def _rows(report: Path) -> dict[str, dict[str, str]]:

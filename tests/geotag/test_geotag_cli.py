@@ -139,3 +139,52 @@ def test_real_model_end_to_end(
         assert got is not None
         assert got[0] == pytest.approx(expected.latitude, abs=1e-5)
         assert got[1] == pytest.approx(expected.longitude, abs=1e-5)
+
+
+def test_undo_exits_1_naming_lines_it_would_not_restore(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fake_model: dict
+) -> None:
+    eiffel = make_photo(tmp_path / "eiffel.jpg")
+    report = tmp_path / "report.csv"
+    assert _run(monkeypatch, capsys, "geotag", eiffel, "--report", report)[0] == 0
+    with open(report, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    rows[0]["previous"] = json.dumps({"IFD0:Orientation": 8})
+    with open(report, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    code, _, err = _run(monkeypatch, capsys, "geotag", "--undo", report)
+    assert code == 1
+    assert "refused: not a geotag write" in err and "IFD0:Orientation" in err
+    assert "1 of the 1 photos" in err
+
+
+def test_a_second_run_on_a_folder_is_refused_with_a_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fake_model: dict
+) -> None:
+    from landmarks.geotag.lock import folder_locks
+
+    eiffel = make_photo(tmp_path / "photos" / "eiffel.jpg")
+    digest = sha256(eiffel)
+    with folder_locks([eiffel.parent]):
+        code, _, err = _run(monkeypatch, capsys, "geotag", eiffel.parent, "--report", tmp_path / "r.csv")
+    assert code == 1
+    assert "another geotag run (or --undo) is working in" in err
+    assert sha256(eiffel) == digest
+
+
+@pytest.mark.timeout(60)
+def test_a_recursive_glob_over_symlink_loops_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fake_model: dict
+) -> None:
+    folder = tmp_path / "photos"
+    make_photo(folder / "eiffel.jpg", seed=1)
+    (folder / "loop").symlink_to(folder, target_is_directory=True)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "up").symlink_to("..", target_is_directory=True)
+    code, out, _ = _run(
+        monkeypatch, capsys, "geotag", f"{folder}/**/*.jpg", "-r", "--dry-run", "--report", tmp_path / "r.csv"
+    )
+    assert code == 0
+    assert "would geotag 1 of 1 photos" in out

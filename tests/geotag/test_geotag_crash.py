@@ -88,5 +88,9 @@ def test_sigkill_mid_write_leaves_originals_intact(tmp_path: Path) -> None:
     assert 0 < written < len(photos)
 
     # the report was journaled before each write: undo finds and restores whatever did get written
-    undo(report)
+    summary = undo(report)
     assert [sha256(p) for p in photos] == [original_sha] * len(photos)
+    assert summary.ok  # written lines restored, lines the kill cut off are "not written"
+    assert set(summary.counts) <= {"restored", "skipped: not written"}
+    assert summary.temporaries_removed  # the kill's leftovers are gone, by the undo
+    assert not [p for p in folder.iterdir() if is_temp_file(p)]

@@ -137,7 +137,7 @@ def test_cli_prints_one_line_per_guess(tiny_checkpoint: Path, photos: dict[str, 
 def test_cli_json_folder_and_partial_failure(tiny_checkpoint: Path, photos: dict[str, Path]) -> None:
     folder = photos["broken"].parent
     res = runner.invoke(app, ["predict", str(folder), "--checkpoint", str(tiny_checkpoint), "--json", "-k", "2"])
-    assert res.exit_code == 0  # one bad file does not fail the batch
+    assert res.exit_code == 3  # the other photos are answered; the status tells a script one failed
     start = res.stdout.index("[")
     records = json.loads(res.stdout[start:])
     assert len(records) == 5
@@ -147,11 +147,11 @@ def test_cli_json_folder_and_partial_failure(tiny_checkpoint: Path, photos: dict
     assert all(len(r["top"]) == 2 and "unknown" in r for r in good)
 
 
-def test_cli_fails_only_when_nothing_worked(tiny_checkpoint: Path, photos: dict[str, Path], tmp_path: Path) -> None:
+def test_cli_exits_3_when_an_input_failed(tiny_checkpoint: Path, photos: dict[str, Path], tmp_path: Path) -> None:
     res = runner.invoke(app, ["predict", str(photos["broken"]), "--checkpoint", str(tiny_checkpoint)])
-    assert res.exit_code == 1
+    assert res.exit_code == 3
     res = runner.invoke(app, ["predict", str(tmp_path / "missing.jpg"), "--checkpoint", str(tiny_checkpoint)])
-    assert res.exit_code != 0
+    assert res.exit_code == 3
     assert "no such file" in res.output
 
 

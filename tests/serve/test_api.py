@@ -58,7 +58,7 @@ def test_predict_returns_the_predictors_top_k_with_coordinates(client: TestClien
     assert body["source"] == "paris.jpg"
     assert body["unknown"] == expected.unknown
     assert body["score"] == pytest.approx(expected.score)
-    assert body["threshold"] == pytest.approx(0.2)
+    assert body["threshold"] == pytest.approx(expected.threshold)
     assert body["elapsed_ms"] >= 0
     assert [g["class_index"] for g in body["top"]] == [g.class_index for g in expected.top]
     assert [g["rank"] for g in body["top"]] == [1, 2, 3]
@@ -101,16 +101,6 @@ def test_k_above_the_number_of_classes_is_capped(client: TestClient, fake: FakeP
     r = post_photo(client, photo_bytes(), data={"k": "9"})  # max_k is 10, the model knows 5
     assert r.status_code == 200
     assert r.json()["k"] == len(fake.classes) == len(r.json()["top"])
-
-
-def test_unknown_flag_follows_the_threshold(small_catalog: list[Landmark]) -> None:
-    photo = photo_bytes(seed=1)
-    for threshold, unknown in ((0.0, False), (1.0, True)):
-        with TestClient(create_app(FakePredictor(small_catalog, threshold=threshold))) as client:
-            body = post_photo(client, photo).json()
-        assert body["unknown"] is unknown
-        assert body["threshold"] == threshold
-        assert len(body["top"]) == 3  # the closest guesses come along either way
 
 
 def test_landmarks_lists_the_catalog_in_class_order(client: TestClient, small_catalog: list[Landmark]) -> None:
@@ -182,7 +172,29 @@ def test_page_and_its_assets_are_served(client: TestClient) -> None:
     assert client.get("/static/world.svg").headers["content-type"].startswith("image/svg+xml")
 
 
+def test_head_requests_answer_like_get(client: TestClient) -> None:
+    """Health checkers and load balancers send HEAD."""
+    for path in ("/", "/healthz"):
+        r = client.head(path)
+        assert r.status_code == 200, path
+        assert r.content == b""
+        assert r.headers["content-type"] == client.get(path).headers["content-type"]
+
+
 # -------------------------------------------------------------------------------------------- size limits
+
+
+def test_uploads_have_their_own_pixel_cap(fake: FakePredictor) -> None:
+    """A photo well within the loader's 90 Mpx is refused from its header when over the upload cap."""
+    photo = photo_bytes(size=(400, 300))
+    with TestClient(create_app(fake, ServeSettings(max_upload_pixels=400 * 300 - 1))) as client:
+        r = post_photo(client, photo)
+    assert r.status_code == 422
+    assert r.json()["code"] == "decompression_bomb"
+    assert "400x300" in r.json()["detail"] and "upload limit" in r.json()["detail"]
+    assert fake.calls == 0
+    with TestClient(create_app(fake, ServeSettings(max_upload_pixels=400 * 300))) as client:
+        assert post_photo(client, photo).status_code == 200
 
 
 class CountingApp:
@@ -203,13 +215,26 @@ class CountingApp:
 
 
 def test_over_the_default_limit_is_413_before_reading(fake: FakePredictor) -> None:
-    app = CountingApp(create_app(fake, ServeSettings()))
+    """Refused on Content-Length alone; a body over `drain_bytes` is not read at all, and the
+    connection is closed after the answer."""
+    app = CountingApp(create_app(fake, ServeSettings(drain_bytes=MB)))
     with TestClient(app) as client:
         r = post_photo(client, b"\xff\xd8" + b"\0" * (20 * MB + 100_000))
     assert r.status_code == 413
     assert r.json()["code"] == "too_large"
     assert "20 MB" in r.json()["detail"]
-    assert app.body_messages == 0  # refused on Content-Length alone
+    assert r.headers["connection"] == "close"
+    assert app.body_messages == 0
+    assert fake.calls == 0
+
+
+def test_a_refused_body_within_drain_bytes_is_read_before_the_answer(fake: FakePredictor) -> None:
+    app = CountingApp(create_app(fake, ServeSettings(max_upload_bytes=MB, drain_bytes=4 * MB)))
+    with TestClient(app) as client:
+        r = post_photo(client, b"\xff\xd8" + b"\0" * (2 * MB))
+    assert r.status_code == 413
+    assert app.body_messages >= 1
+    assert "connection" not in r.headers
     assert fake.calls == 0
 
 
@@ -290,7 +315,8 @@ def test_unusable_files(
     assert r.status_code == status, r.text
     assert r.json()["code"] == code
     assert words in r.json()["detail"]
-    assert fake.calls == (0 if code == "empty_file" else 1)  # the decoder refused the rest
+    # what the header already rules out never reaches the predictor; its decoder refused the rest
+    assert fake.calls == (1 if code == "bad_image" else 0)
 
 
 def test_image_errors_name_the_upload(client: TestClient) -> None:

@@ -72,7 +72,12 @@ def geotag(
     device: Annotated[str | None, typer.Option(help="torch device for the model (default: auto).")] = None,
 ) -> None:
     """Recognise the landmark in each photo and write its location into the photo (EXIF GPS + XMP)
-    or an XMP sidecar. Every photo gets a line in the report; `--undo REPORT.csv` takes it back."""
+    or an XMP sidecar. Every photo gets a line in the report; `--undo REPORT.csv` takes it back.
+
+    Photos that already have a location (EXIF or XMP GPS, or an IPTC LocationShown/LocationCreated
+    with coordinates) are left alone unless --overwrite-gps. One run (or undo) per folder at a time:
+    a second one is refused at once. --undo exits 1 unless every photo is as it was before the run.
+    """
     if undo is not None:
         if photos:
             raise GeotagUsageError("--undo takes a report, not photos")
@@ -81,11 +86,11 @@ def geotag(
     if not photos:
         raise GeotagUsageError("give photos or folders to geotag, or --undo REPORT.csv")
 
+    from landmarks.cli.inputs import expand_inputs
     from landmarks.geotag.batch import GeotagOptions, NothingGeotaggedError
     from landmarks.geotag.batch import geotag as run_geotag
     from landmarks.geotag.metadata import ExifToolSession
     from landmarks.geotag.report import FAILURES, check_report_path, check_writable
-    from landmarks.inference.inputs import expand_inputs
 
     found, problems = expand_inputs(photos, recursive=recursive)
     for problem in problems:
@@ -112,6 +117,7 @@ def geotag(
     with _progress(len(found)) as advance:
         summary = run_geotag(found, predictor, report, options=options, geojson=geojson, progress=advance)
 
+    _say_removed(summary.temporaries_removed)
     problems_found = [r for r in summary.results if r.action in FAILURES]
     for result in problems_found[:_MAX_PROBLEM_LINES]:
         typer.secho(f"{result.action}: {_shown(result.file)}: {result.detail}", fg=typer.colors.YELLOW, err=True)
@@ -131,21 +137,34 @@ def geotag(
 
 
 def _undo(report: Path) -> None:
-    from landmarks.geotag.undo import UndoAction
+    from landmarks.geotag.undo import UNDONE
     from landmarks.geotag.undo import undo as run_undo
 
     summary = run_undo(report)
+    _say_removed(summary.temporaries_removed)
     if not summary.results:
         typer.echo(f"nothing to undo: {report} records no written photo")
         return
-    for result in summary.results:
-        if result.action is UndoAction.FAILED:
-            typer.secho(f"failed: {_shown(result.target)}: {result.detail}", fg=typer.colors.YELLOW, err=True)
+    not_undone = [r for r in summary.results if r.action not in UNDONE]
+    for result in not_undone[:_MAX_PROBLEM_LINES]:
+        typer.secho(f"{result.action}: {_shown(result.target)}: {result.detail}", fg=typer.colors.YELLOW, err=True)
+    if len(not_undone) > _MAX_PROBLEM_LINES:
+        typer.secho(f"... and {len(not_undone) - _MAX_PROBLEM_LINES} more", err=True)
     typer.echo(f"undid {report}:")
     for action, count in sorted(summary.counts.items()):
         typer.echo(f"  {action:<34} {count:>6}")
     if not summary.ok:
-        raise LandmarksError(f"none of the {len(summary.results)} photos in {report} could be restored")
+        raise LandmarksError(
+            f"{len(not_undone)} of the {len(summary.results)} photos in {report} could not be restored (listed above)"
+        )
+
+
+def _say_removed(temporaries: list[Path]) -> None:
+    if temporaries:
+        typer.secho(
+            f"removed {len(temporaries)} temporary file(s) an interrupted run had left beside the photos",
+            err=True,
+        )
 
 
 def _shown(path: Path) -> str:

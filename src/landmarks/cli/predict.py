@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -32,6 +32,10 @@ def echo_prediction(result: Prediction) -> None:
         )
 
 
+EXIT_SOME_FAILED = 3
+"""Exit status when any input could not be used (0: all answered; 1: could not run; 2: bad usage)."""
+
+
 def predict(
     images: Annotated[list[str], typer.Argument(help="Photos, folders or globs.", show_default=False)],
     checkpoint: Annotated[
@@ -39,38 +43,59 @@ def predict(
         typer.Option(help="Model file (env LANDMARKS_CHECKPOINT; default: the last trained model)."),
     ] = None,
     k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="How many landmarks to list per photo.")] = 3,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON list on stdout: every input, a prediction or its error.")
+    ] = False,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
 ) -> None:
-    """Recognise the landmark in each photo: name, probability and coordinates of the top-k."""
-    from landmarks.inference.inputs import expand_inputs
-    from landmarks.inference.predictor import Predictor
+    """Recognise the landmark in each photo: name, probability and coordinates of the top-k.
 
-    photos, problems = expand_inputs(images, recursive=recursive)
-    for problem in problems:
-        typer.secho(f"warning: {problem}", fg=typer.colors.YELLOW, err=True)
-    if not photos:
-        raise LandmarksError("no photos to process")
-    predictor = Predictor.load(checkpoint)
-    k = min(k, len(predictor.classes))
-    results = predictor.predict_many(photos, k=k, batch_size=batch_size)
-    ok = 0
-    records = []
-    for photo, result in zip(photos, results, strict=True):
+    Exit status: 0 when every photo was answered; 3 when any input failed (a missing path, a folder
+    or glob with no photos, a file that is not a readable photo: each is named on stderr and, with
+    --json, listed with its "error"); 1 when nothing could run (no model); 2 for bad usage.
+    """
+    from landmarks.cli.inputs import expand_each
+
+    records: list[dict[str, Any]] = []  # in input order: a photo's slot, or an input's error
+    photos: dict[Path, Path] = {}
+    for item, found, problem in expand_each(images, recursive=recursive):
+        if problem:
+            typer.secho(f"warning: {problem}", fg=typer.colors.YELLOW, err=True)
+            records.append({"source": item, "error": problem})
+        for photo in found:
+            key = photo.resolve()
+            if key not in photos:
+                photos[key] = photo.absolute()
+                records.append({"photo": key})
+    failed = len(records) - len(photos)
+    results: dict[Path, Prediction | LandmarksError] = {}
+    if photos:
+        from landmarks.inference.predictor import Predictor
+
+        predictor = Predictor.load(checkpoint)
+        k = min(k, len(predictor.classes))
+        answers = predictor.predict_many(list(photos.values()), k=k, batch_size=batch_size)
+        results = dict(zip(photos, answers, strict=True))
+    out: list[dict[str, Any]] = []
+    for record in records:
+        if "photo" not in record:
+            out.append(record)
+            continue
+        result = results[record["photo"]]
         if isinstance(result, LandmarksError):
+            failed += 1
             typer.secho(f"error: {result}", fg=typer.colors.RED, err=True)
-            records.append({"source": str(photo), "error": str(result)})
-            continue
-        ok += 1
-        if as_json:
-            records.append(result.model_dump(mode="json"))
-            continue
-        echo_prediction(result)
+            out.append({"source": str(photos[record["photo"]]), "error": str(result)})
+        elif as_json:
+            out.append(result.model_dump(mode="json"))
+        else:
+            echo_prediction(result)
     if as_json:
-        typer.echo(json.dumps(records, indent=2))
-    if ok == 0:
-        raise typer.Exit(1)
+        typer.echo(json.dumps(out, indent=2))
+    if failed:
+        typer.secho(f"{failed} of {len(records)} inputs failed", fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(EXIT_SOME_FAILED)
 
 
 def register(app: typer.Typer) -> None:

@@ -24,11 +24,11 @@ def quickstart(
     examples: Annotated[int, typer.Option(min=0, help="Test photos to show the top-3 of.")] = 4,
 ) -> None:
     """Get the data, train the fast transfer model, evaluate it on test, show top-3 for a few photos."""
+    from landmarks.cli.inputs import expand_inputs
     from landmarks.cli.predict import echo_prediction
     from landmarks.data.download import DEFAULT_URL, ensure_dataset
     from landmarks.data.layout import find_dataset_root
     from landmarks.engine.train import TrainConfig, run
-    from landmarks.inference.inputs import expand_inputs
     from landmarks.inference.predictor import Predictor
     from landmarks.settings import get_settings
     from landmarks.state import remember_last_model
@@ -54,7 +54,7 @@ def quickstart(
         test_photos, _ = expand_inputs([find_dataset_root(Path(root)) / "test"], recursive=True)
         photos = random.Random(0).sample(test_photos, min(examples, len(test_photos)))
         predictor = Predictor.load(result.best)
-        for prediction in predictor.predict_many(photos, k=3):
+        for prediction in predictor.predict_many(photos, k=min(3, len(predictor.classes))):
             if not isinstance(prediction, Exception):
                 echo_prediction(prediction)
     typer.secho(f"done: model {result.best} (also the default for `landmarks predict` from now on)", fg="green")

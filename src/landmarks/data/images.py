@@ -21,9 +21,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from landmarks.errors import BadImageError, DecompressionBombError, UnsupportedFormatError
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".avif", ".tif", ".tiff"}
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".avif", ".tif", ".tiff", ".gif"}
 )
-"""Lower-case suffixes we read; compare with `path.suffix.lower()`."""
+"""Lower-case suffixes we read, the one list: folder scans pick these up and errors name them.
+
+Compare with `path.suffix.lower()`."""
 
 MAX_PIXELS = 90_000_000
 """Refuse larger images before decoding them: one 90 Mpx RGB image already needs ~270 MB."""
@@ -103,15 +105,25 @@ def _open(source: ImageSource, name: str) -> Image.Image:
         raise BadImageError(f"{name}: cannot read the image ({exc})") from None
 
 
-def _check_size(image: Image.Image, name: str) -> None:
+def _check_size(image: Image.Image, name: str, max_pixels: int = MAX_PIXELS, limit: str = "safety limit") -> None:
     width, height = image.size
-    if width * height > MAX_PIXELS:
+    if width * height > max_pixels:
         raise DecompressionBombError(
             f"{name}: {width}x{height} is {width * height / 1e6:.0f} Mpx, over the "
-            f"{MAX_PIXELS / 1e6:.0f} Mpx safety limit (possible decompression bomb)"
+            f"{max_pixels / 1e6:.0f} Mpx {limit} (possible decompression bomb)"
         )
     if min(width, height) < MIN_SIDE:
         raise BadImageError(f"{name}: {width}x{height} is too small (under {MIN_SIDE} px on a side)")
+
+
+def check_pixels(source: ImageSource, max_pixels: int, limit: str = "limit") -> None:
+    """Refuse a photo larger than `max_pixels` from its header alone (nothing is decoded).
+
+    For callers with a tighter budget than `MAX_PIXELS`, such as the HTTP service's uploads.
+    """
+    name = describe_source(source)
+    image = source if isinstance(source, Image.Image) else _open(source, name)
+    _check_size(image, name, max_pixels, limit)
 
 
 def _use_draft(image: Image.Image, min_side: int) -> None:
@@ -130,17 +142,37 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     if image.mode == "RGB":
         return image
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        pixels = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if pixels.max(initial=0) > 255 else 255.0
-        gray = np.clip(np.rint(pixels * (255.0 / peak)), 0, 255).astype(np.uint8)
-        return Image.fromarray(gray, "L").convert("RGB")
+        return _gray_to_8bit(image).convert("RGB")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+        # Pasted through its own alpha onto white: one new RGB image, no RGBA copies of the whole photo.
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba)
+        return background
     return image.convert("RGB")
+
+
+_STRIP_PIXELS = 1 << 18
+"""Pixels converted per step by `_gray_to_8bit`: its working memory, whatever the image's size."""
+
+
+def _gray_to_8bit(image: Image.Image) -> Image.Image:
+    """16/32-bit or float grey to 8-bit, scaled (0..65535 -> 0..255 when above 255), strip by strip.
+
+    One float copy of a whole 90 Mpx image would be 720 MB; strips keep the extra memory to a few MB.
+    """
+    peak = 65535.0 if float(image.getextrema()[1]) > 255 else 255.0
+    width, height = image.size
+    rows = max(1, _STRIP_PIXELS // max(width, 1))
+    out = Image.new("L", image.size)
+    for top in range(0, height, rows):
+        strip = np.asarray(image.crop((0, top, width, min(top + rows, height))), dtype=np.float32)
+        strip *= np.float32(255.0 / peak)
+        gray = np.clip(np.rint(strip, out=strip), 0, 255, out=strip).astype(np.uint8)
+        out.paste(Image.fromarray(gray, "L"), (0, top))
+    return out
 
 
 def _upright(image: Image.Image) -> Image.Image:

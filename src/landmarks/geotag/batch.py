@@ -14,9 +14,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from landmarks.errors import LandmarksError
+from landmarks.geotag.lock import folder_locks
 from landmarks.geotag.metadata import (
     EXIF_CLEARED,
     SIDECAR_CLEARED,
@@ -28,6 +29,7 @@ from landmarks.geotag.metadata import (
     WriteJob,
     WriteMode,
     read_only_reason,
+    remove_temporaries,
     sidecar_path,
 )
 from landmarks.geotag.report import (
@@ -41,7 +43,6 @@ from landmarks.geotag.report import (
 from landmarks.inference.types import Prediction
 
 
-#: Suffixes picked up when a folder or glob is given (any letter case); named files are always tried.
 class NothingGeotaggedError(LandmarksError):
     """Not a single photo of the batch could be read or written."""
 
@@ -77,6 +78,8 @@ class GeotagSummary:
     report: Path
     geojson: Path | None = None
     counts: Counter[str] = field(default_factory=Counter)
+    temporaries_removed: list[Path] = field(default_factory=list)
+    """Hidden temporaries a killed earlier run had left beside these photos, now deleted."""
 
     @property
     def ok(self) -> bool:
@@ -157,6 +160,28 @@ def geotag(
 
     if geojson is not None:
         check_writable(geojson)
+    with folder_locks(p.parent for p in unique.values()) as folders:
+        removed = [] if options.dry_run else remove_temporaries(folders)
+        _run(results, predictor, report, options, min_confidence, advance, claimed)
+    summary = GeotagSummary(results=[r for r in results if r.action is not None], report=report)
+    summary.temporaries_removed = removed
+    summary.counts = Counter(str(r.action) for r in summary.results)
+    if geojson is not None:
+        write_geojson(geojson, summary.results)
+        summary.geojson = geojson
+    return summary
+
+
+def _run(
+    results: list[PhotoResult],
+    predictor: PredictorLike,
+    report: Path,
+    options: GeotagOptions,
+    min_confidence: float,
+    advance: Callable[[int], None],
+    claimed: dict[Path, Path],
+) -> None:
+    """The pipeline: plan chunk N+1 (metadata, predictions) while the writer thread writes chunk N."""
     journal = ReportJournal(report)
     interrupted = True
     try:
@@ -176,12 +201,6 @@ def geotag(
                 raise writer.error
     finally:
         journal.finish(results)
-    summary = GeotagSummary(results=[r for r in results if r.action is not None], report=report)
-    summary.counts = Counter(str(r.action) for r in summary.results)
-    if geojson is not None:
-        write_geojson(geojson, summary.results)
-        summary.geojson = geojson
-    return summary
 
 
 def _plan_chunk(
@@ -304,6 +323,17 @@ def _decide(
         result.created = sidecar is None
         result.previous = sidecar.location_tags if sidecar is not None else {}
         expected = None if sidecar is None else sidecar.stamp
-        return WriteJob(result.target, location.sidecar_tags(), SIDECAR_CLEARED, result.created, expected)
+        tags = _keep_their_locations(location.sidecar_tags(), result.previous)
+        return WriteJob(result.target, tags, SIDECAR_CLEARED, result.created, expected)
     result.previous = info.location_tags
-    return WriteJob(result.target, location.exif_tags(), EXIF_CLEARED, False, info.stamp)
+    tags = _keep_their_locations(location.exif_tags(), result.previous)
+    return WriteJob(result.target, tags, EXIF_CLEARED, False, info.stamp)
+
+
+def _keep_their_locations(tags: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """Our LocationShown entry goes after the ones already there (cleared and rewritten as a whole)."""
+    key = "XMP-iptcExt:LocationShown"
+    theirs = previous.get(key) or []
+    theirs = theirs if isinstance(theirs, list) else [theirs]
+    ours = tags[key]
+    return {**tags, key: [entry for entry in theirs if entry not in ours] + ours}

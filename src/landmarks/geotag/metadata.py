@@ -7,7 +7,8 @@ TIFF alike, so we never assemble metadata bytes ourselves.
 Why writes are safe: exiftool writes a *new* file beside the original (`-o`), which then gets the
 original's mode, owner and times, is fsynced and only then renamed over the original (`os.replace`,
 atomic on POSIX). A crash or SIGKILL at any moment leaves either the untouched original or the
-complete new file, never a mix; at worst a hidden `.NAME.landmarks-XXXX.tmp` temporary is left.
+complete new file, never a mix; at worst a hidden `.NAME.landmarks-XXXXXXXX.tmp` temporary is left,
+which the next run or undo in that folder removes (`remove_temporaries`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -38,6 +40,11 @@ EXIF_CLEARED = ("GPS:all", "XMP-exif:GPS*", "XMP-iptcExt:LocationShown")
 SIDECAR_CLEARED = ("XMP-exif:GPS*", "XMP-iptcExt:LocationShown")
 
 _TEMP_MARK = ".landmarks-"
+_TOKEN_HEX = 8
+#: Exactly the temporaries `temp_path_for` names (`.NAME.landmarks-<8 hex>.tmp|.xmp`), nothing else.
+_TEMP_NAME = re.compile(rf"\..+{re.escape(_TEMP_MARK)}[0-9a-f]{{{_TOKEN_HEX}}}\.(tmp|xmp)", re.DOTALL)
+#: Where a photo's own place can be, besides EXIF and XMP GPS: IPTC Extension locations with coordinates.
+LOCATION_STRUCTS = ("XMP-iptcExt:LocationShown", "XMP-iptcExt:LocationCreated")
 _INSTALL_HINT = (
     "exiftool is not installed: install it with `apt-get install libimage-exiftool-perl` "
     "(Debian/Ubuntu), `brew install exiftool` (macOS) or from https://exiftool.org"
@@ -137,6 +144,7 @@ class FileMetadata:
     file_type: str | None = None
     mime_type: str | None = None
     gps: tuple[float, float] | None = None
+    """The place the file already records, wherever a standard puts it (`gps_from_tags`)."""
     location_tags: dict[str, Any] = field(default_factory=dict)
     """Every tag a geotag write replaces (`EXIF_CLEARED`), as exiftool JSON: what undo restores."""
     size: int | None = None
@@ -171,15 +179,39 @@ def _check_arg(path: Path) -> None:
         raise BadImageError(f"{path!s}: file names with line breaks are not supported")
 
 
-def _gps_from(entry: dict[str, Any]) -> tuple[float, float] | None:
-    """Signed coordinates: EXIF GPS (through exiftool's Composite tags), else XMP exif:GPS*."""
-    for lat_key, lon_key in (
-        ("Composite:GPSLatitude", "Composite:GPSLongitude"),
-        ("XMP-exif:GPSLatitude", "XMP-exif:GPSLongitude"),
+def _signed(value: Any, ref: Any, negative: str) -> float | None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    return -abs(float(value)) if isinstance(ref, str) and ref.upper().startswith(negative) else float(value)
+
+
+def _struct_gps(value: Any) -> tuple[float, float] | None:
+    """The first entry of a LocationShown/LocationCreated (one struct or a list) with coordinates."""
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, dict):
+            lat, lon = _signed(item.get("GPSLatitude"), None, "S"), _signed(item.get("GPSLongitude"), None, "W")
+            if lat is not None and lon is not None:
+                return lat, lon
+    return None
+
+
+def gps_from_tags(entry: dict[str, Any]) -> tuple[float, float] | None:
+    """Signed coordinates from wherever a standard says a place can be, first found first:
+    EXIF GPS (exiftool's Composite tags, or the GPS group with its N/S E/W refs), XMP exif:GPS*, then
+    IPTC Extension LocationShown / LocationCreated entries that have coordinates."""
+    for lat, lon in (
+        (entry.get("Composite:GPSLatitude"), entry.get("Composite:GPSLongitude")),
+        (
+            _signed(entry.get("GPS:GPSLatitude"), entry.get("GPS:GPSLatitudeRef"), "S"),
+            _signed(entry.get("GPS:GPSLongitude"), entry.get("GPS:GPSLongitudeRef"), "W"),
+        ),
+        (entry.get("XMP-exif:GPSLatitude"), entry.get("XMP-exif:GPSLongitude")),
     ):
-        lat, lon = entry.get(lat_key), entry.get(lon_key)
         if isinstance(lat, int | float) and isinstance(lon, int | float):
             return float(lat), float(lon)
+    for key in LOCATION_STRUCTS:
+        if (found := _struct_gps(entry.get(key))) is not None:
+            return found
     return None
 
 
@@ -219,8 +251,27 @@ def temp_path_for(target: Path, token: str, create: bool = False) -> Path:
 
 
 def is_temp_file(path: Path) -> bool:
-    """A temporary left behind by an interrupted write (never a photo to geotag)."""
-    return path.name.startswith(".") and _TEMP_MARK in path.name
+    """A temporary of ours, left behind by an interrupted write (never a photo to geotag)."""
+    return _TEMP_NAME.fullmatch(path.name) is not None
+
+
+def remove_temporaries(folders: Iterable[Path]) -> list[Path]:
+    """Delete the temporaries a killed run left in `folders` (only files named exactly as ours are).
+
+    The caller holds the folders' locks (`geotag.lock`), so no live write of ours is among them.
+    """
+    removed: list[Path] = []
+    for folder in sorted({Path(f) for f in folders}):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if _TEMP_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
 
 
 class ExifToolSession:
@@ -321,7 +372,7 @@ class ExifToolSession:
                 "-j", "-n", "-b", "-a", "-G1", "-struct",
                 "-FileType", "-MIMEType", "-Error",
                 "-Composite:GPSLatitude", "-Composite:GPSLongitude",
-                *(f"-{sel}" for sel in EXIF_CLEARED),
+                *(f"-{sel}" for sel in EXIF_CLEARED), f"-{LOCATION_STRUCTS[1]}",
                 *(os.fsencode(os.path.abspath(p)) for _, p, _ in to_read),
             )  # fmt: skip
             entries = json.loads(out) if out.strip() else []
@@ -343,7 +394,7 @@ class ExifToolSession:
                     error=str(error) if error else None,
                     file_type=entry.get("File:FileType"),
                     mime_type=entry.get("File:MIMEType"),
-                    gps=_gps_from(entry),
+                    gps=gps_from_tags(entry),
                     location_tags={k: v for k, v in entry.items() if _is_location_tag(k)},
                     size=st.st_size,
                     mtime_ns=st.st_mtime_ns,
@@ -365,7 +416,7 @@ class ExifToolSession:
         """
         self.start()
         jobs = [replace(job, target=Path(os.path.abspath(job.target))) for job in jobs]
-        token = secrets.token_hex(4)
+        token = secrets.token_hex(_TOKEN_HEX // 2)
         temps = [temp_path_for(job.target, token, job.create) for job in jobs]
         errors: list[str | None] = [None] * len(jobs)
         produced: list[bool] = [False] * len(jobs)

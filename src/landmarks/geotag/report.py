@@ -19,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
+from landmarks.atomic import atomic_open, atomic_write_text
 from landmarks.errors import LandmarksError
 
 
@@ -111,6 +112,11 @@ class PhotoResult:
 
     @classmethod
     def from_row(cls, row: dict[str, str]) -> PhotoResult:
+        """One CSV line back; ReportError naming what is wrong with it (cut short, bad value)."""
+        if None in row:
+            raise ReportError(f"bad report line for {row.get('file')!r}: more fields than columns")
+        if any(row.get(column) is None for column in COLUMNS):
+            raise ReportError(f"bad report line for {row.get('file')!r}: the line is cut short")
         try:
             action = Action(row["action"]) if row["action"] else None
             return cls(
@@ -125,7 +131,7 @@ class PhotoResult:
                 country=row["country"] or None,
                 write=row["write"] or "exif",
                 target=Path(row["target"]) if row["target"] else None,
-                created=row["created"] == "true",
+                created=row["created"].strip().lower() == "true",  # spreadsheets write TRUE
                 previous=json.loads(row["previous"]) if row["previous"] else {},
                 detail=row["detail"],
             )
@@ -199,32 +205,97 @@ class ReportJournal:
 
 
 def write_report(path: Path, results: Iterable[PhotoResult]) -> None:
-    """Write the CSV report atomically (temporary file, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8", errors=_NAMES) as fh:
+    """Write the CSV report atomically (a unique temporary, then rename)."""
+    with atomic_open(path, "w", newline="", encoding="utf-8", errors=_NAMES) as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
         writer.writeheader()
         for result in results:
             if result.action is not None:
                 writer.writerow(result.to_row())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A report line that could not be read back: which, and why."""
+
+    line: int
+    file: str
+    action: str
+    reason: str
+
+
+def _physical_lines(text: str) -> list[str]:
+    lines = [line + "\n" for line in text.split("\n")]
+    if lines and lines[-1] == "\n":
+        lines.pop()
+    return lines
+
+
+def _record(lines: list[str], start: int) -> tuple[list[str] | None, int, str]:
+    """(fields or None, lines used, why not) for the CSV record that starts at `lines[start]`."""
+    reader = csv.reader(iter(lines[start:]))
+    try:
+        return next(reader), max(reader.line_num, 1), ""
+    except csv.Error as exc:
+        return None, max(reader.line_num, 1), f"unreadable CSV ({exc})"
+    except StopIteration:
+        return [], 1, ""
+
+
+def _row(names: list[str], fields: list[str]) -> PhotoResult:
+    row: dict[Any, Any] = dict(zip(names, fields, strict=False))
+    if len(fields) > len(names):
+        row[None] = fields[len(names) :]
+    return PhotoResult.from_row(row)
+
+
+def read_report_lines(path: Path) -> tuple[list[PhotoResult], list[BadLine]]:
+    """Every good line of a report, and each bad one named (a report cut short, or hand-edited).
+
+    Accepts what a spreadsheet saves: a byte-order mark, CRLF line ends, TRUE for true. Raises
+    ReportError only for a file that is not a geotag report at all. A quote cut off inside a field
+    makes a CSV reader swallow the lines after it into that field; a record that spans lines and is
+    bad is therefore reported on its first line alone, and reading goes on from the next line.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors=_NAMES) as fh:
+            lines = _physical_lines(fh.read())
+    except FileNotFoundError as exc:
+        raise ReportError(f"no such report: {path}") from exc
+    except (UnicodeDecodeError, IsADirectoryError) as exc:
+        raise ReportError(f"{path} is not a readable geotag report: {exc}") from exc
+    header, used, _ = _record(lines, 0) if lines else ([], 1, "")
+    names = [name.strip() for name in header or []]
+    missing = set(COLUMNS) - set(names)
+    if missing:
+        raise ReportError(f"{path} is not a geotag report (missing columns: {', '.join(sorted(missing))})")
+    rows: list[PhotoResult] = []
+    bad: list[BadLine] = []
+    i = used
+    while i < len(lines):
+        fields, used, reason = _record(lines, i)
+        if fields == []:
+            i += used  # a blank line
+            continue
+        if fields is not None:
+            try:
+                rows.append(_row(names, fields))
+                i += used
+                continue
+            except ReportError as exc:
+                reason = str(exc).split(": ", 1)[-1]
+        seen = dict(zip(names, fields or [], strict=False))
+        bad.append(BadLine(i + 1, seen.get("file", ""), seen.get("action", ""), reason))
+        i += 1
+    return rows, bad
 
 
 def read_report(path: Path) -> list[PhotoResult]:
-    """The lines of a report written by `geotag` (raises ReportError for anything else)."""
-    try:
-        with open(path, newline="", encoding="utf-8", errors=_NAMES) as fh:
-            reader = csv.DictReader(fh)
-            missing = set(COLUMNS) - set(reader.fieldnames or ())
-            if missing:
-                raise ReportError(f"{path} is not a geotag report (missing columns: {', '.join(sorted(missing))})")
-            return [PhotoResult.from_row(row) for row in reader]
-    except FileNotFoundError as exc:
-        raise ReportError(f"no such report: {path}") from exc
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise ReportError(f"{path} is not a readable geotag report: {exc}") from exc
+    """The lines of a report written by `geotag` (raises ReportError for anything else, or a bad line)."""
+    rows, bad = read_report_lines(path)
+    if bad:
+        raise ReportError(f"{path}: bad report line {bad[0].line} ({bad[0].file!r}): {bad[0].reason}")
+    return rows
 
 
 def write_geojson(path: Path, results: Iterable[PhotoResult]) -> int:
@@ -246,12 +317,9 @@ def write_geojson(path: Path, results: Iterable[PhotoResult]) -> int:
         for r in results
         if r.action is not None and r.latitude is not None and r.longitude is not None
     ]
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         # ASCII with \u escapes: valid for every reader, even for file names that are not UTF-8
-        tmp.write_text(json.dumps({"type": "FeatureCollection", "features": features}, indent=1))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps({"type": "FeatureCollection", "features": features}, indent=1))
     except OSError as exc:
         raise ReportError(f"cannot write the map {path}: {exc.strerror or exc}") from exc
     return len(features)

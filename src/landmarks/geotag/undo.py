@@ -1,9 +1,14 @@
-"""`geotag --undo REPORT.csv`: take back exactly what a geotag run wrote.
+"""`geotag --undo REPORT.csv`: take back exactly what a geotag run wrote, and nothing else.
 
 For each photo the report says was written (or was about to be, if the run was killed), the tags a
 geotag write replaces are cleared and the values recorded before the write are put back, through
 the same atomic exiftool write. A sidecar the run created is removed if it holds nothing else. A
 file whose location is no longer the one we wrote has been changed since, and is left alone.
+
+A report is a file anyone can edit, so a line is only acted on when it describes a geotag write:
+its target is the photo or the photo's sidecar, and the values it would restore are all in the
+tag groups a geotag write clears (never, say, EXIF:Artist or IFD0:Orientation). A damaged report
+still restores every good line; each bad or refused one is named, and the undo then fails.
 """
 
 from __future__ import annotations
@@ -14,26 +19,49 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
+from landmarks.geotag.lock import folder_locks
 from landmarks.geotag.metadata import (
     EXIF_CLEARED,
     SIDECAR_CLEARED,
     ExifToolSession,
+    FileMetadata,
+    SidecarName,
     WriteJob,
+    gps_from_tags,
     read_only_reason,
+    remove_temporaries,
+    sidecar_path,
 )
-from landmarks.geotag.report import Action, PhotoResult, read_report
+from landmarks.geotag.report import Action, PhotoResult, read_report_lines
 
 _TOLERANCE_DEG = 1e-6  # far below what GPS rationals / XMP minutes lose, far above a different place
+
+#: The tags a geotag write clears, by write mode, as `group:name` prefixes: all an undo may restore.
+_RESTORABLE = {
+    "exif": ("GPS:", "XMP-exif:GPS", "XMP-iptcExt:LocationShown"),
+    "xmp": ("XMP-exif:GPS", "XMP-iptcExt:LocationShown"),
+}
+_WRITES = (Action.WRITTEN, Action.WRITING)
 
 
 class UndoAction(StrEnum):
     RESTORED = "restored"
     REMOVED = "removed sidecar"
-    NOTHING = "skipped: location changed since"
+    ALREADY = "skipped: already undone"
+    NOT_WRITTEN = "skipped: not written"
+    """The run was stopped before this photo's write: it is as it was."""
+    CHANGED = "skipped: location changed since"
     MISSING = "skipped: missing"
     READ_ONLY = "skipped: read-only"
+    BAD_LINE = "failed: bad report line"
+    REFUSED = "refused: not a geotag write"
     FAILED = "failed"
+
+
+#: Outcomes after which the file is as it was before the run.
+UNDONE = frozenset({UndoAction.RESTORED, UndoAction.REMOVED, UndoAction.ALREADY, UndoAction.NOT_WRITTEN})
 
 
 @dataclass
@@ -48,56 +76,112 @@ class UndoResult:
 class UndoSummary:
     results: list[UndoResult]
     counts: Counter[str] = field(default_factory=Counter)
+    temporaries_removed: list[Path] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """False when there was something to undo and none of it could be."""
-        return not self.results or any(r.action is not UndoAction.FAILED for r in self.results)
+        """True when every file the report names is as it was before the run."""
+        return all(r.action in UNDONE for r in self.results)
+
+
+def _close(a: tuple[float, float] | None, b: tuple[float, float] | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return all(math.isclose(x, y, abs_tol=_TOLERANCE_DEG) for x, y in zip(a, b, strict=True))
 
 
 def _ours(row: PhotoResult, gps: tuple[float, float] | None) -> bool:
-    if gps is None or row.latitude is None or row.longitude is None:
+    if row.latitude is None or row.longitude is None:
         return False
-    return math.isclose(gps[0], row.latitude, abs_tol=_TOLERANCE_DEG) and math.isclose(
-        gps[1], row.longitude, abs_tol=_TOLERANCE_DEG
-    )
+    return gps is not None and _close(gps, (row.latitude, row.longitude))
 
 
 def _only_our_tags(names: set[str]) -> bool:
     return all(n == "XMP-x:XMPToolkit" or n.startswith(("XMP-exif:GPS", "XMP-iptcExt:LocationShown")) for n in names)
 
 
+def refusal(row: PhotoResult) -> str | None:
+    """Why a report line does not describe a geotag write (so undo must not act on it), or None."""
+    if row.write not in _RESTORABLE:
+        return f"unknown write mode {row.write!r}"
+    assert row.target is not None
+    target, photo = Path(os.path.abspath(row.target)), Path(os.path.abspath(row.file))
+    allowed = [photo] if row.write == "exif" else [sidecar_path(photo, naming) for naming in SidecarName]
+    if target not in allowed:
+        return f"its target {row.target} is not the photo or its sidecar"
+    if not isinstance(row.previous, dict):
+        return "its previous values are not a set of tags"
+    foreign = sorted(k for k in row.previous if not str(k).startswith(_RESTORABLE[row.write]))
+    if foreign:
+        return f"it would write {', '.join(foreign)}, which geotag never changes"
+    if row.created and row.previous:
+        return "it records previous values for a sidecar it says was created"
+    return None
+
+
+def _settle(row: PhotoResult, info: FileMetadata, session: ExifToolSession) -> tuple[UndoAction, str, bool]:
+    """(action, detail, needs a restore write) for one good line."""
+    assert row.target is not None
+    previous_gps: Any = gps_from_tags(row.previous)
+    if not row.target.exists():
+        if row.created:  # the sidecar we created is gone: removed by an undo, or never linked
+            return (UndoAction.ALREADY if row.action is Action.WRITTEN else UndoAction.NOT_WRITTEN), "", False
+        return UndoAction.MISSING, "", False
+    if info.error is not None:
+        return UndoAction.FAILED, info.error, False
+    if not _ours(row, info.gps):
+        if _close(info.gps, previous_gps):
+            if row.action is Action.WRITING:
+                return UndoAction.NOT_WRITTEN, "the run was stopped before this photo was written", False
+            return UndoAction.ALREADY, "", False
+        return UndoAction.CHANGED, "its location is not the one the run wrote", False
+    if (reason := read_only_reason(row.target, exists=True)) is not None:
+        return UndoAction.READ_ONLY, reason, False
+    if row.created and _only_our_tags(session.xmp_tag_names(row.target)):
+        try:
+            os.remove(row.target)
+        except OSError as exc:
+            return UndoAction.FAILED, f"could not remove: {exc.strerror or exc}", False
+        return UndoAction.REMOVED, "", False
+    return UndoAction.RESTORED, "", True
+
+
 def undo(report: Path) -> UndoSummary:
-    """Restore every file the run behind `report` wrote."""
-    rows = [r for r in read_report(report) if r.action in (Action.WRITTEN, Action.WRITING) and r.target is not None]
+    """Restore every file the run behind `report` wrote; name each line that could not be."""
+    lines, bad = read_report_lines(report)
     results: list[UndoResult] = []
+    for line in bad:
+        if line.action in {str(a) for a in Action} - {str(a) for a in _WRITES}:
+            continue  # a damaged line of a photo that was never written: nothing to take back
+        name = Path(line.file) if line.file else Path(f"<line {line.line}>")
+        results.append(UndoResult(name, name, UndoAction.BAD_LINE, f"line {line.line}: {line.reason}"))
+    rows: list[PhotoResult] = []
+    for row in lines:
+        if row.action not in _WRITES:
+            continue
+        if row.target is None:
+            results.append(UndoResult(row.file, row.file, UndoAction.REFUSED, "it names no target"))
+        elif (reason := refusal(row)) is not None:
+            results.append(UndoResult(row.file, row.target, UndoAction.REFUSED, reason))
+        else:
+            rows.append(row)
+
     jobs: list[tuple[UndoResult, WriteJob]] = []
-    with ExifToolSession() as session:
-        infos = session.inspect([r.target for r in rows if r.target is not None])
-        for row, info in zip(rows, infos, strict=True):
-            assert row.target is not None
-            result = UndoResult(row.file, row.target, UndoAction.FAILED)
-            results.append(result)
-            if not row.target.exists():
-                result.action = UndoAction.MISSING
-            elif info.error is not None:
-                result.detail = info.error
-            elif not _ours(row, info.gps):
-                result.action = UndoAction.NOTHING
-                result.detail = "its location is not the one the run wrote"
-            elif (reason := read_only_reason(row.target, exists=True)) is not None:
-                result.action, result.detail = UndoAction.READ_ONLY, reason
-            elif row.created and _only_our_tags(session.xmp_tag_names(row.target)):
-                try:
-                    os.remove(row.target)
-                    result.action = UndoAction.REMOVED
-                except OSError as exc:
-                    result.detail = f"could not remove: {exc.strerror or exc}"
-            else:
-                clear = SIDECAR_CLEARED if row.write == "xmp" else EXIF_CLEARED
-                jobs.append((result, WriteJob(row.target, row.previous, clear, False, (info.size, info.mtime_ns))))
-        errors = session.write([job for _, job in jobs])
+    removed: list[Path] = []
+    with folder_locks(r.target.parent for r in rows if r.target is not None) as folders:
+        removed = remove_temporaries(folders)
+        with ExifToolSession() as session:
+            infos = session.inspect([r.target for r in rows if r.target is not None])
+            for row, info in zip(rows, infos, strict=True):
+                assert row.target is not None
+                action, detail, write = _settle(row, info, session)
+                result = UndoResult(row.file, row.target, action, detail)
+                results.append(result)
+                if write:
+                    clear = SIDECAR_CLEARED if row.write == "xmp" else EXIF_CLEARED
+                    jobs.append((result, WriteJob(row.target, row.previous, clear, False, info.stamp)))
+            errors = session.write([job for _, job in jobs])
     for (result, _), error in zip(jobs, errors, strict=True):
         result.action = UndoAction.RESTORED if error is None else UndoAction.FAILED
         result.detail = error or ""
-    return UndoSummary(results, Counter(str(r.action) for r in results))
+    return UndoSummary(results, Counter(str(r.action) for r in results), removed)

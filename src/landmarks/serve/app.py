@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from landmarks import __version__
+from landmarks.data.images import check_pixels
 from landmarks.errors import BadImageError, DecompressionBombError, LandmarksError, UnsupportedFormatError
 from landmarks.inference.types import Prediction
 from landmarks.serve.limiter import InferenceLimiter, Overloaded
@@ -35,7 +36,7 @@ from landmarks.serve.schemas import (
     PredictResponse,
 )
 from landmarks.serve.settings import ServeSettings
-from landmarks.serve.upload import FILE_FIELD, check_headers, read_upload
+from landmarks.serve.upload import FILE_FIELD, Upload, check_headers, drain, read_upload
 
 if TYPE_CHECKING:
     from landmarks.catalog import Landmark
@@ -96,10 +97,11 @@ class ServiceState:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    408: {"model": ErrorBody, "description": "the upload stalled or came too slowly; the connection is closed"},
     413: {"model": ErrorBody, "description": "the photo is over the size limit"},
     415: {"model": ErrorBody, "description": "not multipart/form-data, or an image format we do not read"},
     422: {"model": ErrorBody, "description": "corrupt image, decompression bomb, no `file`, or a bad `k`"},
-    503: {"model": ErrorBody, "description": "every inference slot is taken; retry after `Retry-After` s"},
+    503: {"model": ErrorBody, "description": "every upload or inference slot is taken; retry after `Retry-After` s"},
 }
 
 UPLOAD_BODY: dict[str, Any] = {
@@ -139,6 +141,12 @@ def _timed(fn: Callable[..., Prediction], *args: Any, **kwargs: Any) -> tuple[Pr
     return result, time.perf_counter() - start
 
 
+def _predict_upload(model: PredictorLike, upload: Upload, k: int, max_pixels: int) -> Prediction:
+    """In the worker thread: refuse a photo over the upload pixel cap from its header, then predict."""
+    check_pixels(upload.data, max_pixels, "upload limit")
+    return model.predict(upload.data, k=k, source=upload.filename)
+
+
 def _image_error(exc: LandmarksError, filename: str) -> ApiError:
     """The 4xx for an image the loader refused, its message naming the upload rather than 'bytes'."""
     for cls, status, code in IMAGE_ERRORS:
@@ -160,7 +168,8 @@ def _offline_docs_dir() -> Path | None:
 def create_app(predictor: PredictorLike | PredictorFactory, settings: ServeSettings | None = None) -> FastAPI:
     """The service around `predictor` (loaded) or `predictor()` (loaded once, at start-up)."""
     settings = settings or ServeSettings()
-    state = ServiceState(settings, InferenceLimiter(settings.max_concurrency, settings.max_queue))
+    limiter = InferenceLimiter(settings.max_concurrency, settings.max_queue, settings.max_receiving)
+    state = ServiceState(settings, limiter)
     factory: PredictorFactory | None = None
     if hasattr(predictor, "predict"):
         state.set_predictor(predictor)  # type: ignore[arg-type]
@@ -206,28 +215,52 @@ def create_app(predictor: PredictorLike | PredictorFactory, settings: ServeSetti
     ) -> PredictResponse:
         """Upload a photo as multipart field `file`; get the top-k guesses and the unknown flag."""
         model = state.ready()
-        # Whatever the headers already rule out is refused before the request takes a slot.
-        k_query = parse_k(k, settings.max_k) if k and k.strip() else None
-        boundary = check_headers(request, settings.max_upload_bytes)
+
+        def busy(what: str) -> ApiError:
+            message = f"the server is busy ({what}); try again shortly"
+            return ApiError(503, "busy", message, {"Retry-After": str(settings.retry_after_s)})
+
+        # Whatever the headers already rule out is refused before the body is parsed (or kept).
+        try:
+            k_query = parse_k(k, settings.max_k) if k and k.strip() else None
+            boundary = check_headers(request, settings.max_upload_bytes)
+        except ApiError as exc:
+            await _drain(request, exc)
+            raise
+        # The body is read in full (under a deadline) before the request may queue for the model.
+        try:
+            async with state.limiter.receive():
+                try:
+                    upload = await read_upload(request, boundary, settings)
+                except ApiError as exc:
+                    if exc.status == 413:
+                        exc.headers = {**exc.headers, "Connection": "close"}
+                    raise
+        except Overloaded:
+            raise busy(f"{state.limiter.max_receiving} uploads arriving") from None
+        k_form = upload.fields.get("k", "").strip()
+        k_asked = parse_k(k_form, settings.max_k) if k_form else k_query or settings.default_k
+        k_used = min(k_asked, len(model.classes))
         try:
             async with state.limiter.admit():
-                upload = await read_upload(request, boundary, settings.max_upload_bytes)
-                k_form = upload.fields.get("k", "").strip()
-                k_asked = parse_k(k_form, settings.max_k) if k_form else k_query or settings.default_k
-                k_used = min(k_asked, len(model.classes))
                 prediction, seconds = await state.limiter.run(
-                    _timed, model.predict, upload.data, k=k_used, source=upload.filename
+                    _timed, _predict_upload, model, upload, k_used, settings.max_upload_pixels
                 )
         except Overloaded:
-            raise ApiError(
-                503,
-                "busy",
-                f"the server is busy ({state.limiter.capacity} requests in progress); try again shortly",
-                {"Retry-After": str(settings.retry_after_s)},
-            ) from None
+            raise busy(f"{state.limiter.capacity} requests in progress") from None
         except LandmarksError as exc:
             raise _image_error(exc, upload.filename) from None
         return PredictResponse(**prediction.model_dump(), k=k_used, elapsed_ms=round(seconds * 1000, 1))
+
+    async def _drain(request: Request, refused: ApiError) -> None:
+        """Read a refused body (bounded) so the client sees the answer; else close after answering."""
+        try:
+            async with state.limiter.receive():
+                drained = await drain(request, settings)
+        except Overloaded:
+            drained = False
+        if not drained:
+            refused.headers = {**refused.headers, "Connection": "close"}
 
     @app.get("/api/v1/landmarks", response_model=CatalogResponse, tags=["catalog"])
     async def landmarks() -> CatalogResponse:
@@ -248,6 +281,7 @@ def create_app(predictor: PredictorLike | PredictorFactory, settings: ServeSetti
             max_upload_bytes=settings.max_upload_bytes,
         )
 
+    @app.head("/healthz", include_in_schema=False)  # what load balancers and health checkers send
     @app.get("/healthz", response_model=HealthResponse, tags=["health"])
     async def healthz() -> JSONResponse:
         """`ok` (200) once the model is loaded, `loading` (503) before; with the load right now."""
@@ -262,6 +296,7 @@ def create_app(predictor: PredictorLike | PredictorFactory, settings: ServeSetti
         )
         return JSONResponse(body.model_dump(), status_code=200 if loaded else 503)
 
+    @app.head("/", include_in_schema=False)
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)

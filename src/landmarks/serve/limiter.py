@@ -1,9 +1,11 @@
 """Bounded inference: a few worker threads at a time, a bounded line behind them, 503 beyond it.
 
-Inference is CPU-bound and holds a whole photo in memory, so the service admits at most
-`max_concurrency + max_queue` requests at once (admission happens before the upload is read, which
-also bounds the memory uploads can take) and runs at most `max_concurrency` inferences in threads,
-keeping the event loop free to answer `/healthz`, the page and the 503s.
+Inference is CPU-bound and holds a whole photo in memory, so the service reads at most
+`max_receiving` request bodies at once, then admits at most `max_concurrency + max_queue` read
+requests to the model, and runs at most `max_concurrency` inferences in threads, keeping the event
+loop free to answer `/healthz`, the page and the 503s. Admission comes only once the body is in:
+a client that sends its body slowly (or never) holds a receiving place, under a deadline, and never
+a place in the model's line.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ class InferenceLimiter:
     Counters are only touched on the event loop thread, so they need no lock.
     """
 
-    def __init__(self, max_concurrency: int, max_queue: int) -> None:
+    def __init__(self, max_concurrency: int, max_queue: int, max_receiving: int = 64) -> None:
         self.max_concurrency = max_concurrency
         self.capacity = max_concurrency + max_queue
+        self.max_receiving = max_receiving
         self.admitted = 0
+        self.receiving = 0
         self._threads = anyio.CapacityLimiter(max_concurrency)
 
     @property
@@ -49,6 +53,17 @@ class InferenceLimiter:
             yield
         finally:
             self.admitted -= 1
+
+    @asynccontextmanager
+    async def receive(self) -> AsyncIterator[None]:
+        """Hold one of the `max_receiving` places while a body is read, or raise Overloaded at once."""
+        if self.receiving >= self.max_receiving:
+            raise Overloaded
+        self.receiving += 1
+        try:
+            yield
+        finally:
+            self.receiving -= 1
 
     async def run(self, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
         """Run `fn` in a worker thread once one of the `max_concurrency` workers is free."""

@@ -11,8 +11,10 @@ MB = 1024 * 1024
 class ServeSettings(BaseSettings):
     """What the service accepts and how much work it takes on at once.
 
-    The defaults suit a small CPU machine: one upload holds at most `max_upload_bytes` in memory, and
-    at most `max_concurrency + max_queue` uploads are admitted at a time, which bounds memory too.
+    The defaults suit a small CPU machine: one upload holds at most `max_upload_bytes` in memory; at
+    most `max_receiving` bodies are read at once and `max_concurrency + max_queue` read ones wait for
+    the model, which bounds memory (README: "Memory"). Bodies are read under a deadline and a minimum
+    rate before a request may queue for the model, so idle or trickling clients cannot hold its slots.
     """
 
     model_config = SettingsConfigDict(env_prefix="LANDMARKS_SERVE_", extra="ignore")
@@ -21,6 +23,21 @@ class ServeSettings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     max_upload_bytes: int = Field(20 * MB, ge=1)
     """Largest photo accepted (counted while the body streams in, so chunked uploads too): else 413."""
+    max_upload_pixels: int = Field(40_000_000, ge=1)
+    """Largest photo accepted, in pixels (local files may have up to `data.images.MAX_PIXELS`): else 422."""
+    max_receiving: int = Field(64, ge=1)
+    """Request bodies read at once, before they queue for the model; one more is answered 503."""
+    body_timeout_s: float = Field(60.0, gt=0)
+    """The whole body must arrive within this many seconds of the request: else 408."""
+    body_idle_timeout_s: float = Field(10.0, gt=0)
+    """Longest wait for the next piece of a body: else 408."""
+    body_min_rate: int = Field(16 * 1024, ge=0)
+    """Bytes per second a body must average once `body_grace_s` have passed: else 408."""
+    body_grace_s: float = Field(5.0, ge=0)
+    """Time a body may take before `body_min_rate` applies."""
+    drain_bytes: int = Field(64 * MB, ge=0)
+    """A refused body (413) of at most this declared size is read and dropped before the answer, so
+    clients that send the whole body before reading (Python's urllib) read the 413 instead of a reset."""
     max_concurrency: int = Field(2, ge=1)
     """Inferences running at once, each in a worker thread off the event loop."""
     max_queue: int = Field(16, ge=0)

@@ -1,20 +1,28 @@
-"""Read a multipart upload into memory as it streams in, counting bytes, never touching disk.
+"""Read a multipart upload into memory as it streams in, counting bytes and time, never touching disk.
 
 Starlette's own form parsing spools files over 1 MB to a temporary file and only learns the size
 afterwards. Here python-multipart's streaming parser is fed the body chunk by chunk, the photo is
 kept in a bytearray, and the size limit is enforced as the bytes arrive, so a 1 GB upload (chunked,
 with no Content-Length to refuse it by) costs at most the limit in memory before the 413.
+
+Every body is read under a deadline, an idle time-out and a minimum rate (`ServeSettings.body_*`),
+so a client that sends headers and then nothing, or a byte now and then, gets a 408 instead of
+holding a place for ever.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import anyio
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from landmarks.serve.schemas import ApiError
+from landmarks.serve.settings import ServeSettings
 
 FILE_FIELD = "file"
 FIELD_MAX_BYTES = 1024
@@ -44,6 +52,74 @@ def too_large(limit: int, size: str | None = None) -> ApiError:
     return ApiError(413, "too_large", f"{what}photos up to {format_size(limit)} are accepted")
 
 
+def timed_out(message: str) -> ApiError:
+    """A 408 that closes the connection (the rest of the body may never come)."""
+    return ApiError(408, "timeout", message, {"Connection": "close"})
+
+
+async def body_chunks(request: Request, settings: ServeSettings) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive; ApiError 408 for a body that stalls or trickles.
+
+    Reads the ASGI `receive` channel directly so each wait can be bounded.
+    """
+    start = time.monotonic()
+    deadline = start + settings.body_timeout_s
+    received = 0
+    while True:
+        now = time.monotonic()
+        wait = min(settings.body_idle_timeout_s, deadline - now)
+        message = None
+        if wait > 0:
+            with anyio.move_on_after(wait):
+                message = await request.receive()
+        if message is None:
+            if time.monotonic() >= deadline:
+                raise timed_out(f"the upload did not arrive within {settings.body_timeout_s:g} s")
+            raise timed_out(f"the upload stalled: nothing arrived for {settings.body_idle_timeout_s:g} s")
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        elapsed = time.monotonic() - start
+        if elapsed > settings.body_grace_s and received < settings.body_min_rate * elapsed:
+            rate = format_size(int(settings.body_min_rate))
+            raise timed_out(f"the upload is too slow ({received} bytes in {elapsed:.0f} s; at least {rate}/s needed)")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+def declared_length(request: Request) -> int | None:
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return None
+    try:
+        return int(declared)
+    except ValueError:
+        raise ApiError(400, "bad_request", "Content-Length is not a number") from None
+
+
+async def drain(request: Request, settings: ServeSettings) -> bool:
+    """Read and drop a refused body, if it is small enough to be worth it; True when all of it was read.
+
+    A server that answers and closes while the client is still sending makes the client's kernel see
+    a reset, and clients that read only after sending everything (Python's urllib) report that
+    instead of our answer. nginx reads on for a while ("lingering close"); here bodies declared up to
+    `drain_bytes` are read, under the usual deadline and rate. A client waiting for `100 Continue`
+    has sent nothing, so there is nothing to drain.
+    """
+    length = declared_length(request)
+    if length is None or length > settings.drain_bytes or "100-continue" in request.headers.get("expect", "").lower():
+        return False
+    try:
+        async for _ in body_chunks(request, settings):
+            pass
+    except (ApiError, ClientDisconnect):
+        return False
+    return True
+
+
 def check_headers(request: Request, max_file_bytes: int) -> bytes:
     """Refuse what the headers already tell us is wrong, before one byte of body is read.
 
@@ -61,14 +137,9 @@ def check_headers(request: Request, max_file_bytes: int) -> bytes:
     boundary = options.get(b"boundary")
     if not boundary:
         raise ApiError(422, "bad_multipart", "the multipart Content-Type has no boundary")
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            length = int(declared)
-        except ValueError:
-            raise ApiError(400, "bad_request", "Content-Length is not a number") from None
-        if length > max_file_bytes + OVERHEAD_BYTES:
-            raise too_large(max_file_bytes, format_size(length))
+    length = declared_length(request)
+    if length is not None and length > max_file_bytes + OVERHEAD_BYTES:
+        raise too_large(max_file_bytes, format_size(length))
     return boundary
 
 
@@ -143,17 +214,18 @@ class _Collector:
         self.ended = True
 
 
-async def read_upload(request: Request, boundary: bytes, max_file_bytes: int) -> Upload:
+async def read_upload(request: Request, boundary: bytes, settings: ServeSettings) -> Upload:
     """The photo in the `file` field and the small fields beside it; ApiError for anything else.
 
-    `boundary` comes from `check_headers`, which the caller runs first, before admitting the request.
+    `boundary` comes from `check_headers`, which the caller runs first.
     """
+    max_file_bytes = settings.max_upload_bytes
     collector = _Collector(max_file_bytes)
     parser = MultipartParser(boundary, collector.callbacks())
     body_limit = max_file_bytes + OVERHEAD_BYTES
     received = 0
     try:
-        async for chunk in request.stream():
+        async for chunk in body_chunks(request, settings):
             received += len(chunk)
             if received > body_limit:
                 raise too_large(max_file_bytes)
