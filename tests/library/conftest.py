@@ -7,8 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from geotag_helpers import EXIFTOOL, make_photo
-from library_helpers import CANON, tagged_photo
+from library_helpers import CANON, EXIFTOOL, make_photo, tagged_photo
 
 
 @pytest.fixture(autouse=True, scope="session")

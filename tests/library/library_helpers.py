@@ -7,7 +7,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "geotag"))
 
-from geotag_helpers import exiftool_run, make_photo
+from geotag_helpers import EXIFTOOL, exiftool_json, exiftool_run, make_photo
+
+__all__ = ["CANON", "EXIFTOOL", "exiftool_json", "exiftool_run", "make_photo", "tagged_photo"]
 
 
 def tagged_photo(path: Path, *tags: str, seed: int = 0) -> Path:

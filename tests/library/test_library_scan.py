@@ -8,8 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from geotag_helpers import exiftool_run
-from library_helpers import CANON, tagged_photo
+from library_helpers import CANON, exiftool_run, tagged_photo
 
 from landmarks.library import scan as scan_module
 from landmarks.library.db import LibraryDB, open_library
