@@ -52,7 +52,7 @@ def located_photos(db: LibraryDB) -> list[dict[str, Any]]:
 @dataclass
 class LibraryStats:
     photos: int = 0
-    """Present photos (readable or not)."""
+    """Photos on disk (readable or not); `located` counts the readable ones."""
     unreadable: int = 0
     missing: int = 0
     located: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LOCATED_BY, 0))
@@ -84,7 +84,6 @@ def library_stats(db: LibraryDB) -> LibraryStats:
                 stats.unreadable = n
     for record in located_photos(db):
         stats.located[record["located_by"]] += 1
-    stats.located["none"] -= stats.unreadable  # an unreadable file is not a photo to locate
     row = db.query(
         "SELECT COUNT(datetime_original), COUNT(taken_utc_s),"
         " COUNT(DISTINCT COALESCE(make, '') || '|' || COALESCE(model, '') || '|' || COALESCE(serial, ''))"
