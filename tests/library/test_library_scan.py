@@ -244,3 +244,10 @@ def test_an_interrupted_scan_keeps_its_committed_batches(db: LibraryDB, monkeypa
     summary = scan_library(db.root, db, progress=False)
     assert summary.new + summary.unreadable == 4 and summary.unchanged == 3
     assert not set(counter.hashed) & {Path(p).name for p in done}
+
+
+def test_scanning_another_folder_into_an_index_is_refused(db: LibraryDB, tmp_path: Path) -> None:
+    from landmarks.errors import LibraryError
+
+    with pytest.raises(LibraryError, match="is for"):
+        scan_library(tmp_path, db, progress=False)

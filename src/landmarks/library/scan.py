@@ -23,6 +23,7 @@ from typing import Any
 
 from landmarks.data.decode import file_digest
 from landmarks.data.images import IMAGE_EXTENSIONS
+from landmarks.errors import LibraryError
 from landmarks.library.db import LibraryDB, now
 from landmarks.library.metadata import MetadataReader, PhotoMeta, parse_entry
 
@@ -174,6 +175,8 @@ def scan_library(
     """Walk `root` and bring `db` (opened writable on this library) up to date; see the module doc."""
     started, t0 = now(), time.perf_counter()
     root = Path(root).resolve()
+    if root != db.root:
+        raise LibraryError(f"the library index {db.path} is for {db.root}, not {root}")
     summary = ScanSummary(root=root, db_path=db.path)
     timings = {"walk": 0.0, "hash": 0.0, "read": 0.0, "db": 0.0}
     found = list(walk(root, recursive, summary))
@@ -244,6 +247,7 @@ def scan_library(
              summary.renamed, summary.unreadable, timings["total"]),
         )  # fmt: skip
     timings["db"] += time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
     summary.timings = {k: round(v, 3) for k, v in timings.items()}
     return summary
 
