@@ -183,6 +183,11 @@ def test_no_recursive_scans_the_top_folder_only(db: LibraryDB) -> None:
     summary = scan_library(db.root, db, recursive=False, progress=False)
     assert {p.path for p in db.photos(status=None)} == {"paris.jpg", "lunch.jpg", "broken.jpg"}
     assert summary.new == 2
+    scan_library(db.root, db, progress=False)
+    (db.root / "lunch.jpg").unlink()
+    summary = scan_library(db.root, db, recursive=False, progress=False)
+    assert summary.missing == 1  # sub-folders were not looked at: their photos are not missing
+    assert {p.path for p in db.photos(status="missing")} == {"lunch.jpg"}
 
 
 def test_a_photo_changing_during_the_scan_is_left_for_the_next(db: LibraryDB, monkeypatch: pytest.MonkeyPatch) -> None:

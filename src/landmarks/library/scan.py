@@ -200,7 +200,8 @@ def scan_library(
             if k["status"] == "missing":
                 returned.append(k["id"])
     seen = {f.path for f in found}
-    gone = {k["id"]: k for path, k in known.items() if path not in seen}
+    # without recursion the sub-folders were not looked at: their photos are not gone
+    gone = {k["id"]: k for path, k in known.items() if path not in seen and (recursive or "/" not in path)}
     gone_by_digest: dict[str, list[int]] = {}
     for k in gone.values():
         if k["digest"]:
@@ -212,7 +213,8 @@ def scan_library(
                              [(i,) for i in returned])  # fmt: skip
 
     own_reader = reader is None
-    reader = reader or MetadataReader()
+    if reader is None and todo:
+        reader = MetadataReader()
     bar = _bar(len(todo), progress)
     try:
         for start in range(0, len(todo), batch_size):
@@ -231,7 +233,7 @@ def scan_library(
     finally:
         if bar is not None:
             bar.close()
-        if own_reader:
+        if own_reader and reader is not None:
             reader.close()
 
     t = time.perf_counter()
@@ -281,9 +283,9 @@ def _needs_read(item: _Todo) -> bool:
     return (k["sidecar"], k["sidecar_size"], k["sidecar_mtime_ns"]) != item.found.sidecar_stamp
 
 
-def _read(root: Path, batch: list[_Todo], reader: MetadataReader, summary: ScanSummary) -> None:
+def _read(root: Path, batch: list[_Todo], reader: MetadataReader | None, summary: ScanSummary) -> None:
     wanted = [item for item in batch if _needs_read(item)]
-    if not wanted:
+    if not wanted or reader is None:
         return
     paths = [root / item.found.path for item in wanted]
     sidecars = [root / item.found.sidecar for item in wanted if item.found.sidecar]
