@@ -39,3 +39,7 @@ class CheckpointError(LandmarksError):
 
 class WeightsNotFoundError(LandmarksError):
     """Pretrained weights that are not available offline."""
+
+
+class LibraryError(LandmarksError):
+    """A library index that cannot be used: locked by another run, damaged, foreign or missing."""

@@ -14,6 +14,7 @@ import typer
 from landmarks import __version__
 from landmarks.cli import data as data_cli
 from landmarks.cli import geotag as geotag_cli
+from landmarks.cli import library as library_cli
 from landmarks.cli import predict as predict_cli
 from landmarks.cli import quickstart as quickstart_cli
 from landmarks.cli import serve as serve_cli
@@ -45,6 +46,7 @@ def _root(
 
 
 app.add_typer(data_cli.app, name="data")
+app.add_typer(library_cli.app, name="library")
 quickstart_cli.register(app)
 train_cli.register(app)
 predict_cli.register(app)
