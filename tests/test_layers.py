@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "engine": 2,
     "inference": 3,
     "geotag": 4,
+    "library": 4,
     "serve": 4,
     "cli": 5,
     "__main__": 5,
