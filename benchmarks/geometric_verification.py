@@ -11,7 +11,10 @@ the queries and reported on the other half; val top-1 before/after re-ranking by
 query for 5 candidates (reference features cached / uncached). Saves `inliers.png` and
 `figures.json` in --out.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/geometric_verification.py --out /tmp/gv
+    PYTHONPATH=src .venv/bin/python benchmarks/geometric_verification.py --out /tmp/gv --cache /tmp/gv/cache
+
+Needs the `verify` extra. `--cache` keeps the prepared split and the embeddings for a re-run;
+`--verify-every N` verifies every Nth query only, for a quicker run.
 """
 
 from __future__ import annotations
