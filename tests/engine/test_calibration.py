@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 from torch.nn import functional as F
 
-from landmarks.engine.calibration import calibrated_probs, choose_threshold, fit_temperature, split_val
+from landmarks.engine.calibration import calibrated_probs, fit_decision, fit_logistic, fit_temperature, split_val
 from landmarks.engine.losses import MixUpCutMix
+from landmarks.retrieval.decision import decision_features
 
 
 def _overconfident(n: int, seed: int, sharpen: float = 3.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,17 +35,50 @@ def test_temperature_leaves_calibrated_scores_alone() -> None:
     assert 0.9 < fit_temperature(lp, y) < 1.1
 
 
-def test_threshold_keeps_the_stated_share_of_right_answers() -> None:
-    g = torch.Generator().manual_seed(0)
-    scores = torch.rand(3000, generator=g)
-    correct = torch.rand(3000, generator=g) < scores  # confident answers are right more often
-    for keep in (0.8, 0.95):
-        threshold = choose_threshold(scores[:1500], correct[:1500], keep=keep)
-        fitted = float((scores[:1500][correct[:1500]] >= threshold).float().mean())
-        held_out = float((scores[1500:][correct[1500:]] >= threshold).float().mean())
-        assert abs(fitted - keep) < 0.005
-        assert abs(held_out - keep) < 0.03
-        assert (scores[~correct] < threshold).any()  # it does turn some wrong answers into "unknown"
+def _answers(n: int, n_neg: int, seed: int) -> tuple[np.ndarray, ...]:
+    """Photos whose top probability and kNN similarity both (noisily) say whether the answer is right."""
+    rng = np.random.default_rng(seed)
+    correct = np.concatenate([rng.random(n) < 0.9, np.zeros(n_neg, bool)])
+    negative = np.concatenate([np.zeros(n, bool), np.ones(n_neg, bool)])
+    max_prob = np.clip(np.where(correct, 0.85, 0.45) + rng.normal(0, 0.15, n + n_neg), 0.01, 0.99)
+    knn = np.where(negative, 0.45, np.where(correct, 0.75, 0.6)) + rng.normal(0, 0.07, n + n_neg)
+    return max_prob, knn, correct, negative
+
+
+def test_the_threshold_reaches_the_target_precision_with_the_most_right_answers() -> None:
+    max_prob, knn, correct, negative = _answers(2000, 500, seed=0)
+    for target in (0.95, 0.99):
+        rule = fit_decision(max_prob, knn, correct, negative, score="fused", target_precision=target, knn_k=1)
+        confidence = rule.confidence(max_prob, knn)
+        answered = confidence >= rule.threshold
+        assert correct[answered].mean() >= target
+        # no lower threshold that still reaches the target would answer more photos right
+        kept = (answered & correct).sum()
+        for lower in np.unique(confidence[confidence < rule.threshold]):
+            given = confidence >= lower
+            if correct[given].mean() >= target:
+                assert (given & correct).sum() <= kept
+        assert rule.fitted["operating_point"]["right_share"] == pytest.approx(answered[correct].sum() / 2000)
+
+
+def test_the_fused_score_beats_either_signal_alone() -> None:
+    fit_set, held = _answers(2000, 500, seed=1), _answers(2000, 500, seed=2)
+    right = {}
+    for score in ("max_softmax", "knn", "fused"):
+        rule = fit_decision(*fit_set, score=score, target_precision=0.98, knn_k=1)
+        max_prob, knn, correct, _ = held
+        answered = rule.confidence(max_prob, knn) >= rule.threshold
+        assert correct[answered].mean() > 0.96  # holds on photos it was not fitted on
+        right[score] = (answered & correct).sum()
+    assert right["fused"] > max(right["max_softmax"], right["knn"])
+
+
+def test_logistic_weights_point_the_right_way_and_need_both_outcomes() -> None:
+    max_prob, knn, correct, _ = _answers(1000, 200, seed=3)
+    w = fit_logistic(decision_features(max_prob, knn), correct.astype(float))
+    assert w[0] > 0 and w[1] > 0
+    with pytest.raises(ValueError):
+        fit_logistic(decision_features(max_prob, knn), np.ones(len(knn)))
 
 
 def test_val_is_split_per_class_seeded_and_disjoint() -> None:

@@ -44,7 +44,13 @@ def test_checkpoint_records_everything_inference_needs(tiny_checkpoint: Path) ->
     assert details["fitted_on"] == "val-calibration" and details["calibration_seed"] == 0
     assert details["n_calibration"] + details["n_selection"] == details["n_val"]
     assert details["n_calibration"] == len(details["calibration_photos"]) == len(TINY_CLASSES) * 2
-    assert ckpt.calibration.threshold == details["thresholds"][ckpt.calibration.score]
+    rule = ckpt.calibration.rule()
+    assert ckpt.calibration.threshold == rule.threshold and ckpt.calibration.score == rule.score == "fused"
+    assert set(details["alternatives"]) == {"fused", "max_softmax", "knn"}
+    assert rule.target_precision == 0.99 and details["negatives"]["fitted_without_negatives"]
+    # The retrieval index holds every training photo, by its path inside the dataset.
+    assert ckpt.index is not None and len(ckpt.index) == len(ckpt.index.ids) > 0
+    assert all(not Path(i).is_absolute() and i.startswith("train/") for i in ckpt.index.ids)
     assert ckpt.train_config["seed"] == 0 and ckpt.package_version
     assert ckpt.metrics["test_top1"] >= 0.9
 

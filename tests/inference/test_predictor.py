@@ -44,20 +44,31 @@ def test_top_k_is_sorted_with_probabilities_and_coordinates(predictor: Predictor
     best = result.best
     assert best.folder == "16.Eiffel_Tower" and best.class_id == 16 and best.name == "Eiffel Tower"
     assert best.latitude == pytest.approx(48.8583, abs=0.01) and best.longitude == pytest.approx(2.2945, abs=0.01)
-    assert predictor.score == "max_softmax"  # the default unknown score
-    assert result.score == pytest.approx(best.probability) and result.threshold == predictor.threshold
+    assert predictor.score == result.decision == "fused"  # the default unknown score
+    assert 0 <= result.score <= 1 and result.threshold == predictor.threshold
     assert result.unknown == (result.score < result.threshold)
+    # The nearest training photos come with every answer; this photo's own class is the closest.
+    assert len(result.neighbours) == 3 and result.neighbours[0].name == "Eiffel Tower"
+    sims = [n.similarity for n in result.neighbours]
+    assert sims == sorted(sims, reverse=True) and result.knn_similarity == pytest.approx(sims[0], abs=1e-4)
+    assert result.neighbours[0].path.startswith("train/16.Eiffel_Tower/")
+    assert result.fitted_without_negatives  # the tiny model was trained without negatives, and says so
 
 
-def test_both_unknown_scores_are_fitted_and_usable(tiny_checkpoint: Path, photos: dict[str, Path]) -> None:
+def test_every_fitted_decision_is_usable(tiny_checkpoint: Path, photos: dict[str, Path]) -> None:
     ckpt = load_checkpoint(tiny_checkpoint)
-    thresholds = ckpt.calibration.details["thresholds"]
-    assert set(thresholds) == {"max_softmax", "centroid_cosine"}
-    assert ckpt.calibration.centroids is not None and ckpt.calibration.centroids.shape[0] == len(TINY_CLASSES)
-    centroid = Predictor.load(tiny_checkpoint, score="centroid_cosine")
-    result = centroid.predict(photos["16.Eiffel_Tower"], k=2)
-    assert -1 <= result.score <= 1 and result.score != pytest.approx(result.best.probability)
-    assert result.threshold == pytest.approx(thresholds["centroid_cosine"])
+    alternatives = ckpt.calibration.details["alternatives"]
+    assert set(alternatives) == {"fused", "max_softmax", "knn"}
+    results = {
+        s: Predictor.load(tiny_checkpoint, score=s).predict(photos["16.Eiffel_Tower"], k=2) for s in alternatives
+    }
+    # max_softmax is the shown top probability (classifier mixed with the neighbours' vote); knn a cosine.
+    assert results["max_softmax"].score == pytest.approx(results["max_softmax"].best.probability, abs=1e-6)
+    assert results["knn"].score == pytest.approx(results["knn"].knn_similarity, abs=1e-4)
+    for score, result in results.items():
+        assert result.threshold == pytest.approx(alternatives[score]["threshold"])
+    with pytest.raises(CheckpointError, match="no decision fitted"):
+        Predictor.load(tiny_checkpoint, score="centroid_cosine")
 
 
 def test_predicts_every_class_and_takes_pil_and_bytes(predictor: Predictor, photos: dict[str, Path]) -> None:

@@ -95,6 +95,46 @@ def resolve_data_folder(data: Path | None) -> Path:
     raise DatasetError("no dataset given: pass --data DIR, set LANDMARKS_DATA, or run `landmarks data download` first")
 
 
+def resolve_negatives(
+    data_root: Path, given: list[Path] | None, *, off: bool, download: bool
+) -> tuple[list[Path], str]:
+    """The negatives of a training run: --negatives, LANDMARKS_NEGATIVES, DATA/negatives, else the ImageNet
+    sample gallery (downloaded when `download`, else only when `landmarks data negatives` fetched it)."""
+    from landmarks.data.layout import find_dataset_root
+    from landmarks.data.negatives import (
+        NEGATIVES_URL,
+        ensure_negatives,
+        negatives_dir,
+        resolve_negative_dirs,
+        source_name,
+    )
+    from landmarks.errors import DownloadError
+
+    if off:
+        return [], "none: --no-negatives"
+
+    def fetch() -> Path:
+        if download:
+            return ensure_negatives()
+        folder = negatives_dir() / source_name(NEGATIVES_URL)
+        if not folder.is_dir():
+            raise DownloadError("not downloaded (`landmarks data negatives` fetches them)")
+        return ensure_negatives()  # checks the folder; no network when it is complete
+
+    try:
+        root = find_dataset_root(data_root)
+    except DatasetError:
+        root = data_root
+    dirs, source = resolve_negative_dirs(root, given or [], fetch=fetch)
+    colour = "yellow" if not dirs else None
+    typer.secho(
+        f"negatives: {source}" + ("" if dirs else " (the unknown decision is fitted without photos of no landmark)"),
+        fg=colour,
+        err=True,
+    )
+    return dirs, source
+
+
 @app.command()
 def negatives(
     source: Annotated[

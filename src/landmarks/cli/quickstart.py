@@ -1,8 +1,10 @@
 """`landmarks quickstart`: the main job, end to end.
 
-Get the data (the official dataset by default), train the fast transfer model, evaluate it on the
-test split and show the top-3 for a few test photos. Safe to run again: the download, the decoded
-photos and the backbone features are reused from the cache.
+Get the data (the official dataset by default) and photos of no landmark (the ImageNet sample gallery
+by default: the real dataset ships none, and without them the unknown decision has never seen an
+everyday photo), train the fast transfer model, evaluate it on the test split and show the top-3 for
+a few test photos. Safe to run again: the downloads, the decoded photos and the backbone features are
+reused from the cache.
 """
 
 from __future__ import annotations
@@ -22,8 +24,16 @@ def quickstart(
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/quickstart"),
     url: Annotated[str | None, typer.Option(help="Dataset archive URL [default: the official one].")] = None,
     examples: Annotated[int, typer.Option(min=0, help="Test photos to show the top-3 of.")] = 4,
+    negatives: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--negatives", help="Folders of photos of no landmark (default: as for train, else downloaded)."
+        ),
+    ] = None,
+    no_negatives: Annotated[bool, typer.Option("--no-negatives", help="Train without photos of no landmark.")] = False,
 ) -> None:
     """Get the data, train the fast transfer model, evaluate it on test, show top-3 for a few photos."""
+    from landmarks.cli.data import resolve_negatives
     from landmarks.cli.inputs import expand_inputs
     from landmarks.cli.predict import echo_prediction
     from landmarks.data.download import DEFAULT_URL, ensure_dataset
@@ -39,8 +49,9 @@ def quickstart(
         root = ensure_dataset(url=url or DEFAULT_URL)
     else:
         typer.secho(f"1/4 dataset: {root}", bold=True)
+    negative_dirs, source = resolve_negatives(Path(root), negatives, off=no_negatives, download=True)
     typer.secho("2/4 training the fast transfer model (frozen EfficientNet-Lite features + head)", bold=True)
-    result = run(TrainConfig(data=Path(root), out=out))
+    result = run(TrainConfig(data=Path(root), out=out, negatives=negative_dirs, negatives_source=source))
     remember_last_model(result.best)
     typer.secho("3/4 test split", bold=True)
     m = result.metrics

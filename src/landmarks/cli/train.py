@@ -8,12 +8,18 @@ from typing import Annotated
 
 import typer
 
-from landmarks.cli.data import resolve_data_folder
+from landmarks.cli.data import resolve_data_folder, resolve_negatives
 
 
 class ModelKind(StrEnum):
     scratch = "scratch"
     transfer = "transfer"
+
+
+class DecisionKind(StrEnum):
+    fused = "fused"
+    max_softmax = "max_softmax"
+    knn = "knn"
 
 
 def train(
@@ -48,14 +54,40 @@ def train(
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads (default: all cores).")] = None,
     workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
+    negatives: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--negatives",
+            help="A folder of photos that show none of the landmarks (repeatable); they fit the unknown decision. "
+            "Default: LANDMARKS_NEGATIVES, else DATA/negatives, else the gallery `landmarks data negatives` fetched.",
+        ),
+    ] = None,
+    no_negatives: Annotated[bool, typer.Option("--no-negatives", help="Fit the unknown decision without any.")] = False,
+    target_precision: Annotated[
+        float,
+        typer.Option(min=0.5, max=0.9999, help="Share of the answers given (locations written) that must be right."),
+    ] = 0.99,
+    decision: Annotated[
+        DecisionKind, typer.Option(help="The unknown decision's score (all are fitted; this one is used).")
+    ] = DecisionKind.fused,
+    outlier_weight: Annotated[
+        float, typer.Option(min=0.0, help="Frozen mode: outlier exposure on half the negatives (0 = off).")
+    ] = 0.0,
 ) -> None:
     """Train a landmark classifier; the defaults are the best measured recipe."""
     from landmarks.engine.train import TrainConfig, run
     from landmarks.state import remember_last_model
 
+    folder = resolve_data_folder(data)
+    negative_dirs, negatives_source = resolve_negatives(folder, negatives, off=no_negatives, download=False)
     result = run(
         TrainConfig(
-            data=resolve_data_folder(data),
+            data=folder,
+            negatives=negative_dirs,
+            negatives_source=negatives_source,
+            target_precision=target_precision,
+            decision_score=decision.value,
+            outlier_weight=outlier_weight,
             out=out,
             model=model.value,
             backbone=backbone,

@@ -1,16 +1,14 @@
 """Temperature scaling and the "not one of our landmarks" decision: the last step of fitting a model.
 
 Why: a closed-set classifier is confident on anything. Temperature scaling makes the probabilities
-honest (low ECE); the threshold is then picked on in-distribution photos so that a chosen share of
-*correct* answers stays above it; anything below is answered as unknown (the top-k is still shown).
+honest (low ECE); the decision (`retrieval/decision.py`) then combines the top probability with how
+close the photo comes to the training photos, and its threshold is the one at which a target share of
+the answers given are right, on val photos plus photos of no landmark at all (negatives): a wrong
+location written into a photo is the worst outcome, so precision is what the threshold is chosen for.
 
-Both are fitted on a calibration part of val, held out (seeded, per class) from the part that picks
-the best epoch: photos that chose the weights would make the model look surer than it is.
-
-Two scores are fitted: the calibrated top probability ("max_softmax") and the cosine similarity of a
-photo's backbone features to the nearest class centre ("centroid_cosine", centres from the train
-split). `benchmarks/ood_proxy44.py` measures both; the calibrated softmax is the better one there, so
-it is the default and the centroid score stays available by option.
+All of it is fitted on a calibration part of val, held out (seeded, per class) from the part that
+picks the best epoch (photos that chose the weights would make the model look surer than it is), and
+on negatives the head never trained on.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal
 
 import numpy as np
 import torch
@@ -26,10 +23,7 @@ from torch.nn import functional as F
 
 from landmarks.engine.checkpoint import Calibration
 from landmarks.engine.open_set import auroc, gap, threshold_for_precision
-from landmarks.retrieval.decision import DecisionRule, DecisionScore, decision_features
-
-UnknownScore = Literal["max_softmax", "centroid_cosine"]
-UNKNOWN_SCORES: tuple[UnknownScore, ...] = ("max_softmax", "centroid_cosine")
+from landmarks.retrieval.decision import DECISION_SCORES, DecisionRule, DecisionScore, decision_features
 
 
 def fit_temperature(log_probs: torch.Tensor, targets: torch.Tensor, max_iter: int = 200) -> float:
@@ -51,26 +45,6 @@ def fit_temperature(log_probs: torch.Tensor, targets: torch.Tensor, max_iter: in
 
 def calibrated_probs(log_probs: torch.Tensor, temperature: float) -> torch.Tensor:
     return torch.softmax(log_probs.float() / temperature, dim=-1)
-
-
-def choose_threshold(scores: torch.Tensor, correct: torch.Tensor, keep: float = 0.95) -> float:
-    """The score that keeps `keep` of the correct in-distribution answers above it."""
-    kept = scores[correct.bool()]
-    if kept.numel() == 0:
-        return 0.0
-    return float(torch.quantile(kept.float(), 1 - keep))
-
-
-def class_centroids(features: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """[C, F] unit vectors: the mean direction of each class's (unit-normalised) features."""
-    unit = F.normalize(features.float(), dim=1)
-    sums = torch.zeros(num_classes, unit.shape[1]).index_add_(0, targets, unit)
-    return F.normalize(sums, dim=1)
-
-
-def centroid_similarity(features: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
-    """[N] cosine similarity of each feature vector to its nearest class centre."""
-    return (F.normalize(features.float(), dim=1) @ centroids.float().T).max(dim=1).values
 
 
 @dataclass(frozen=True)
@@ -104,33 +78,55 @@ def split_val(labels: Sequence[int], fraction: float, seed: int) -> ValSplit:
     return ValSplit(sorted(select), sorted(calibrate), fraction, seed)
 
 
+@dataclass(frozen=True)
+class Retrieved:
+    """What the retrieval index says of some photos: kNN similarity [N] and the neighbours' vote [N, C]."""
+
+    knn_similarity: np.ndarray
+    vote: np.ndarray
+
+
 def calibrate(
     log_probs: torch.Tensor,
     targets: torch.Tensor,
-    features: torch.Tensor,
-    train_features: torch.Tensor,
-    train_targets: torch.Tensor,
+    retrieved: Retrieved,
+    negative_log_probs: torch.Tensor,
+    negative_retrieved: Retrieved,
     *,
-    score: UnknownScore,
-    keep_correct: float,
+    score: DecisionScore,
+    target_precision: float,
+    knn_k: int,
+    vote_weight: float = 0.0,
     details: dict[str, object] | None = None,
 ) -> Calibration:
-    """Temperature and a threshold per unknown score on the calibration photos; class centres from train."""
+    """Temperature on the calibration photos, then the decision rule of every score on those photos plus the
+    calibration negatives (photos of no landmark, which count as wrong wherever they are answered)."""
     temperature = fit_temperature(log_probs, targets)
-    probs, predicted = calibrated_probs(log_probs, temperature).max(1)
-    correct = predicted == targets
-    centroids = class_centroids(train_features, train_targets, log_probs.shape[1])
-    scores = {"max_softmax": probs, "centroid_cosine": centroid_similarity(features, centroids)}
-    thresholds = {name: choose_threshold(s, correct, keep=keep_correct) for name, s in scores.items()}
+    base = DecisionRule(vote_weight=vote_weight)
+    answer = base.answer(calibrated_probs(log_probs, temperature).numpy(), retrieved.vote)
+    negative_answer = base.answer(calibrated_probs(negative_log_probs, temperature).numpy(), negative_retrieved.vote)
+    predicted = answer.argmax(axis=1)
+    max_prob = np.concatenate([answer.max(axis=1), negative_answer.max(axis=1)])
+    knn = np.concatenate([np.asarray(retrieved.knn_similarity), np.asarray(negative_retrieved.knn_similarity)])
+    n, n_negatives = len(answer), len(negative_answer)
+    correct = np.concatenate([predicted == targets.numpy(), np.zeros(n_negatives, dtype=bool)])
+    negative = np.concatenate([np.zeros(n, dtype=bool), np.ones(n_negatives, dtype=bool)])
+    rules = {
+        name: fit_decision(max_prob, knn, correct, negative, score=name, target_precision=target_precision, knn_k=knn_k)
+        for name in DECISION_SCORES
+    }
+    for each in rules.values():
+        each.vote_weight = vote_weight
+    rule = rules[score]
     return Calibration(
         temperature=temperature,
-        threshold=thresholds[score],
+        threshold=rule.threshold,
         score=score,
-        centroids=centroids,
+        decision=rule,
         details={
-            "keep_correct": keep_correct,
             "n_calibration": len(targets),
-            "thresholds": thresholds,
+            "n_negatives": n_negatives,
+            "alternatives": {name: r.to_dict() for name, r in rules.items()},
             **(details or {}),
         },
     )
@@ -172,8 +168,12 @@ def fit_decision(
     correct = np.asarray(correct, dtype=bool)
     negative = np.asarray(negative, dtype=bool)
     weights = [1.0, 0.0, 0.0]
+    note = None
     if score == "fused":
-        weights = fit_logistic(decision_features(max_prob, knn_similarity), correct.astype(np.float64))
+        if correct.all() or not correct.any():  # nothing to learn the weights from: both signals, equally
+            weights, note = [1.0, 1.0, 0.0], "weights not fitted: all calibration answers were right (or all wrong)"
+        else:
+            weights = fit_logistic(decision_features(max_prob, knn_similarity), correct.astype(np.float64))
     rule = DecisionRule(score=score, weights=weights, knn_k=knn_k, target_precision=target_precision)
     confidence = rule.confidence(max_prob, knn_similarity)
     point = threshold_for_precision(confidence, correct, negative, target_precision)
@@ -186,4 +186,6 @@ def fit_decision(
         "gap": gap(confidence, correct, negative),
         "auroc_known_vs_negatives": auroc(confidence[known], confidence[negative]) if negative.any() else None,
     }
+    if note:
+        rule.fitted["note"] = note
     return rule

@@ -18,9 +18,13 @@ from landmarks.atomic import atomic_open
 from landmarks.catalog import Landmark
 from landmarks.errors import CheckpointError
 from landmarks.models.classifier import LandmarkClassifier, ModelConfig, create_model
+from landmarks.retrieval.decision import DecisionRule
+from landmarks.retrieval.index import EmbeddingIndex
 
 FORMAT = "landmarks-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the decision rule and the retrieval index of the training photos. Version 1 files still load (their
+threshold becomes a max-softmax rule, and they have no index)."""
 
 
 @dataclass
@@ -30,24 +34,18 @@ class Calibration:
     temperature: float = 1.0
     threshold: float = 0.0
     score: str = "max_softmax"
-    """Which confidence score `threshold` applies to: max_softmax or centroid_cosine."""
-    centroids: torch.Tensor | None = None
-    """[C, F] class centres in feature space (for centroid_cosine)."""
+    """Which confidence score `threshold` applies to (the decision rule's)."""
+    decision: DecisionRule | None = None
+    """The unknown decision: score, weights, threshold and what it was fitted on."""
     details: dict[str, Any] = field(default_factory=dict)
-    """How it was fitted, including the threshold of every score (`thresholds`)."""
+    """How it was fitted, including every score's rule (`alternatives`)."""
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Calibration):
-            return NotImplemented
-        same_centroids = (self.centroids is None and other.centroids is None) or (
-            self.centroids is not None and other.centroids is not None and torch.equal(self.centroids, other.centroids)
-        )
-        return (self.temperature, self.threshold, self.score, self.details) == (
-            other.temperature,
-            other.threshold,
-            other.score,
-            other.details,
-        ) and same_centroids
+    def rule(self) -> DecisionRule:
+        """The decision rule in use (one made from `score` and `threshold` for version-1 checkpoints)."""
+        if self.decision is not None:
+            return self.decision
+        threshold = self.details.get("thresholds", {}).get("max_softmax", self.threshold)
+        return DecisionRule(score="max_softmax", threshold=float(threshold), fitted={"legacy": True})
 
 
 @dataclass
@@ -61,6 +59,8 @@ class Checkpoint:
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     """Resumable training state (optimizer, scheduler, epoch, RNG) in `last.pt`; empty in `best.pt`."""
+    index: EmbeddingIndex | None = None
+    """Embeddings of the training photos (ids relative to `extra["dataset"]["root"]`): kNN score, neighbours."""
     package_version: str = __version__
 
     def build_model(self) -> LandmarkClassifier:
@@ -87,9 +87,10 @@ def save_checkpoint(ckpt: Checkpoint, path: Path) -> Path:
             "temperature": float(ckpt.calibration.temperature),
             "threshold": float(ckpt.calibration.threshold),
             "score": ckpt.calibration.score,
-            "centroids": ckpt.calibration.centroids,
+            "decision": ckpt.calibration.decision.to_dict() if ckpt.calibration.decision else None,
             "details": ckpt.calibration.details,
         },
+        "index": ckpt.index.to_dict() if ckpt.index is not None else None,
         "train_config": ckpt.train_config,
         "metrics": ckpt.metrics,
         "extra": ckpt.extra,
@@ -132,9 +133,10 @@ def load_checkpoint(path: Path | str) -> Checkpoint:
                 temperature=float(cal.get("temperature", 1.0)),
                 threshold=float(cal.get("threshold", 0.0)),
                 score=str(cal.get("score", "max_softmax")),
-                centroids=cal.get("centroids"),
+                decision=DecisionRule.from_dict(cal["decision"]) if cal.get("decision") else None,
                 details=dict(cal.get("details", {})),
             ),
+            index=EmbeddingIndex.from_dict(raw["index"]) if raw.get("index") else None,
             train_config=dict(raw.get("train_config", {})),
             metrics=dict(raw.get("metrics", {})),
             extra=dict(raw.get("extra", {})),

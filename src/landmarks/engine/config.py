@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from landmarks.engine.calibration import UnknownScore
+from landmarks.retrieval.decision import DecisionScore
 
 Mode = Literal["frozen", "finetune"]
 
@@ -54,11 +54,25 @@ class TrainConfig:
     transfer (the head is all that trains), 0 otherwise."""
     feature_views: int = 10
     """Frozen mode: augmented views per training photo (view 0 is the plain eval crop)."""
-    unknown_score: UnknownScore = "max_softmax"
-    """The score the unknown decision uses; both are fitted and stored (engine/calibration.py). On the
-    open-set protocol of benchmarks/ood_proxy44.py the calibrated softmax separates better (README)."""
-    keep_correct: float = 0.95
-    """Unknown threshold: the share of correct calibration answers kept above it."""
+    negatives: list[Path] = field(default_factory=list)
+    """Folders of photos that show none of the classes (an everyday photo library). They never become
+    a class: the decision is fitted on them (and, with `outlier_weight`, the head learns from them)."""
+    negatives_source: str = ""
+    """Where `negatives` came from (the CLI resolves --negatives, LANDMARKS_NEGATIVES, data/negatives or
+    the downloaded gallery); recorded in the checkpoint."""
+    outlier_weight: float = 0.0
+    """Frozen mode: weight of outlier exposure on a part of the negatives (0: all of them fit the decision)."""
+    decision_score: DecisionScore = "fused"
+    """The unknown decision's score: `fused` (calibrated top probability + kNN similarity to the training
+    photos), `max_softmax` or `knn`; all three are fitted and stored (engine/calibration.py)."""
+    knn_k: int = 1
+    """The kNN similarity is to the k-th nearest training photo."""
+    vote_weight: float = 0.4
+    """The probabilities shown mix the classifier's with the nearest training photos' vote by this weight
+    (chosen on val; README)."""
+    target_precision: float = 0.99
+    """The threshold is the lowest at which this share of the answers given on the calibration photos and
+    negatives are right, i.e. of the locations that geotag would write."""
     calibration_fraction: float = 0.5
     """Share of val (seeded, per class) held out to fit temperature and threshold; the rest picks the
     best epoch. 0: both on all of val (the selection then biases the calibration)."""

@@ -18,7 +18,7 @@ from landmarks.engine.features import FeatureExtractor
 from landmarks.engine.fit_images import Fitted
 from landmarks.engine.history import EpochStats, echo, report_epoch, write_history
 from landmarks.engine.loop import nll_and_accuracy, train_one_epoch
-from landmarks.engine.losses import SmoothedNLLLoss
+from landmarks.engine.losses import NEGATIVE, OutlierExposureLoss, SmoothedNLLLoss
 from landmarks.engine.resume import cpu_state
 from landmarks.engine.runtime import Runtime
 from landmarks.engine.schedule import WarmupCosine, warmup_cosine
@@ -35,10 +35,12 @@ def fit_frozen(
     runtime: Runtime,
     generator: torch.Generator,
     started: float,
+    negatives: Sequence[Path] = (),
 ) -> Fitted:
     """Cache backbone features of several augmented views, then train the head alone on them.
 
-    The best epoch is chosen on the val photos at positions `val_select`.
+    The best epoch is chosen on the val photos at positions `val_select`. `negatives` (photos of no
+    landmark) join the batches with the label NEGATIVE when `config.outlier_weight` > 0.
     """
     assert config.epochs is not None and config.lr is not None
     extractor = FeatureExtractor(model, prepared, runtime, progress=config.progress)
@@ -50,6 +52,8 @@ def fit_frozen(
     with torch.random.fork_rng(devices=[]):
         train_x = extractor.train_views(config.feature_views, seed=config.seed, deadline=deadline)  # [N, V, F]
         val_x = extractor.eval_view("val")[list(val_select)]
+        outlier = config.outlier_weight > 0 and len(negatives) > 0
+        neg_x = extractor.views_of_paths(list(negatives), train_x.shape[1], seed=config.seed) if outlier else None
     stats = {
         "feature_views": int(train_x.shape[1]),
         "feature_images": extractor.images_computed,
@@ -59,13 +63,17 @@ def fit_frozen(
     if train_x.shape[1] < config.feature_views:
         echo(f"time budget: {train_x.shape[1]} of {config.feature_views} feature views computed", config.progress)
     train_y = torch.tensor([s.label for s in prepared.train])
+    if neg_x is not None:  # negatives are rows like the others, labelled NEGATIVE (never a class)
+        train_x = torch.cat([train_x, neg_x])
+        train_y = torch.cat([train_y, torch.full((len(neg_x),), NEGATIVE)])
+        stats["outlier_exposure_photos"] = len(neg_x)
     val_y = torch.tensor([prepared.val[i].label for i in val_select])
     head = model.head
     steps_per_epoch = math.ceil(len(train_y) / HEAD_BATCH)
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = WarmupCosine(config.epochs * steps_per_epoch, int(config.warmup_epochs * steps_per_epoch))
     scheduler = warmup_cosine(optimizer, schedule)
-    loss_fn = SmoothedNLLLoss(config.label_smoothing)
+    loss_fn = OutlierExposureLoss(SmoothedNLLLoss(config.label_smoothing), config.outlier_weight)
     history: list[EpochStats] = []
     best_acc, best_state = -1.0, cpu_state(model)
     views = train_x.shape[1]

@@ -11,24 +11,41 @@ import contextlib
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
 from landmarks.catalog import Landmark
 from landmarks.data.images import load_rgb
 from landmarks.data.transforms import EvalPreset
-from landmarks.engine.calibration import calibrated_probs, centroid_similarity
+from landmarks.engine.calibration import calibrated_probs
 from landmarks.engine.checkpoint import Checkpoint, load_checkpoint
 from landmarks.engine.runtime import Runtime
 from landmarks.errors import CheckpointError, LandmarksError
-from landmarks.inference.types import Guess, Prediction
+from landmarks.inference.types import Guess, Neighbour, Prediction
+from landmarks.retrieval.decision import DECISION_SCORES, DecisionRule
+from landmarks.retrieval.index import Neighbours
 from landmarks.settings import get_settings
 from landmarks.state import last_model
 
 ImageInput = Path | str | bytes | Image.Image
+
+NEIGHBOURS_SHOWN = 3
+"""Nearest training photos listed with each prediction."""
+
+
+@dataclass(frozen=True)
+class _Scored:
+    probs: torch.Tensor
+    """[N, C] calibrated probabilities."""
+    confidence: np.ndarray
+    """[N] the decision's score."""
+    knn: np.ndarray | None
+    neighbours: Neighbours | None
 
 
 def resolve_checkpoint(checkpoint: Path | str | None = None) -> Path:
@@ -64,7 +81,9 @@ class Predictor:
         """Resolve and load the checkpoint now (errors surface here, not at the first photo)."""
         predictor = cls(resolve_checkpoint(checkpoint), device, score=score)
         predictor._ensure_loaded()
-        _ = predictor.threshold  # an unknown `score` name fails here, not at the first photo
+        rule = predictor.rule  # an unknown `score` name fails here, not at the first photo
+        if rule.needs_index and predictor.checkpoint.index is None:
+            raise CheckpointError(f"{predictor.checkpoint_path} has no retrieval index for the {rule.score!r} decision")
         return predictor
 
     def _ensure_loaded(self) -> tuple[Checkpoint, torch.nn.Module, Any, Runtime]:
@@ -98,14 +117,24 @@ class Predictor:
         return self._score or self.checkpoint.calibration.score
 
     @property
-    def threshold(self) -> float:
+    def rule(self) -> DecisionRule:
+        """The decision rule of `score` (fitted at training time; see engine/calibration.py)."""
         cal = self.checkpoint.calibration
         if self.score == cal.score:
-            return cal.threshold
-        thresholds = cal.details.get("thresholds", {})
-        if self.score not in thresholds:
-            raise CheckpointError(f"{self.checkpoint_path} has no threshold fitted for the {self.score!r} score")
-        return float(thresholds[self.score])
+            return cal.rule()
+        alternatives = cal.details.get("alternatives", {})
+        if self.score not in DECISION_SCORES or self.score not in alternatives:
+            raise CheckpointError(f"{self.checkpoint_path} has no decision fitted for the {self.score!r} score")
+        return DecisionRule.from_dict(alternatives[self.score])
+
+    @property
+    def threshold(self) -> float:
+        return self.rule.threshold
+
+    @property
+    def fitted_without_negatives(self) -> bool:
+        negatives = self.checkpoint.calibration.details.get("negatives", {})
+        return bool(negatives.get("fitted_without_negatives", True))
 
     @property
     def image_size(self) -> int:
@@ -149,9 +178,9 @@ class Predictor:
                     if isinstance(t, LandmarksError):
                         results[i] = t
                 if good:
-                    probs, scores = self._scored(torch.stack([t for _, t in good]))
-                    for (i, _), row, score in zip(good, probs, scores.tolist(), strict=True):
-                        results[i] = self._to_prediction(row, score, k, names[i])
+                    scored = self._scored(torch.stack([t for _, t in good]))
+                    for row, (i, _) in enumerate(good):
+                        results[i] = self._to_prediction(scored, row, k, names[i])
         return [r for r in results if r is not None]
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
@@ -160,19 +189,27 @@ class Predictor:
 
     @torch.inference_mode()
     def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        return self._scored(batch)[0]
+        return self._scored(batch).probs
 
     @torch.inference_mode()
-    def _scored(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Calibrated probabilities [N, C] and the unknown score [N] the checkpoint's threshold applies to."""
+    def _scored(self, batch: torch.Tensor) -> _Scored:
+        """Calibrated probabilities, the nearest training photos and the decision's confidence of a batch."""
         ckpt, model, _, runtime = self._ensure_loaded()
         with runtime.autocast():
             features = model.forward_features(runtime.to_input(batch))
             log_probs = model.forward_head(features).float().cpu()
-        probs = calibrated_probs(log_probs, ckpt.calibration.temperature)
-        if self.score == "centroid_cosine" and ckpt.calibration.centroids is not None:
-            return probs, centroid_similarity(features.float().cpu(), ckpt.calibration.centroids)
-        return probs, probs.max(dim=1).values
+        probs = calibrated_probs(log_probs, ckpt.calibration.temperature).numpy()
+        rule = self.rule
+        neighbours = None
+        knn = None
+        if ckpt.index is not None:
+            embedding = model.embed(features).cpu().numpy()
+            neighbours = ckpt.index.search(embedding, max(rule.knn_k, rule.vote_k, NEIGHBOURS_SHOWN))
+            knn = neighbours.similarity[:, min(rule.knn_k, neighbours.similarity.shape[1]) - 1]
+            vote = ckpt.index.vote(neighbours, probs.shape[1], rule.vote_temperature, k=rule.vote_k)
+            probs = rule.answer(probs, vote)
+        confidence = rule.confidence(probs.max(axis=1), knn)
+        return _Scored(torch.from_numpy(np.ascontiguousarray(probs, dtype=np.float32)), confidence, knn, neighbours)
 
     def _decode(self, image: ImageInput, transform: Any) -> torch.Tensor | LandmarksError:
         try:
@@ -187,15 +224,39 @@ class Predictor:
             raise ValueError(f"k must be a whole number from 1 to {n} (the model knows {n} landmarks), not {k!r}")
         return k
 
-    def _to_prediction(self, probs: torch.Tensor, score: float, k: int, source: str) -> Prediction:
+    def _to_prediction(self, scored: _Scored, row: int, k: int, source: str) -> Prediction:
         ckpt = self.checkpoint
-        top_p, top_i = probs.topk(k)
+        top_p, top_i = scored.probs[row].topk(k)
         guesses = []
         for rank, (p, i) in enumerate(zip(top_p.tolist(), top_i.tolist(), strict=True), start=1):
             probability = min(1.0, max(0.0, float(p)))
             guesses.append(Guess.of(ckpt.landmarks[i], rank=rank, class_index=i, probability=probability))
-        threshold = self.threshold
-        return Prediction(source=source, top=guesses, unknown=score < threshold, score=score, threshold=threshold)
+        neighbours = []
+        if scored.neighbours is not None and ckpt.index is not None:
+            for j, sim in zip(scored.neighbours.index[row], scored.neighbours.similarity[row], strict=True):
+                label = int(ckpt.index.labels[j])
+                neighbours.append(
+                    Neighbour(
+                        index=int(j),
+                        path=ckpt.index.ids[j],
+                        class_index=label,
+                        name=ckpt.landmarks[label].name,
+                        similarity=round(float(sim), 4),
+                    )
+                )
+        rule = self.rule
+        score = float(scored.confidence[row])
+        return Prediction(
+            source=source,
+            top=guesses,
+            unknown=score < rule.threshold,
+            score=score,
+            threshold=rule.threshold,
+            decision=rule.score,
+            knn_similarity=None if scored.knn is None else round(float(scored.knn[row]), 4),
+            neighbours=neighbours[:NEIGHBOURS_SHOWN],
+            fitted_without_negatives=self.fitted_without_negatives,
+        )
 
 
 def _describe(image: ImageInput) -> str:

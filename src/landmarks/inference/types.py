@@ -32,14 +32,30 @@ class Guess(Landmark):
         return Landmark(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Landmark)})
 
 
+class Neighbour(BaseModel):
+    """A training photo close to this one: evidence a user can look at."""
+
+    index: int = Field(description="row of the photo in the model's retrieval index")
+    path: str = Field(description="the training photo, relative to the dataset the model was trained on")
+    class_index: int
+    name: str = Field(description="display name of the photo's landmark")
+    similarity: float = Field(description="cosine similarity of the two photos' embeddings")
+
+
 class Prediction(BaseModel):
     """The answer for one photo: the top-k guesses and whether it is one of our landmarks at all."""
 
     source: str = Field(description="file name or upload name the prediction is for")
     top: list[Guess]
     unknown: bool = Field(description="true when the photo is not confidently one of our landmarks")
-    score: float = Field(description="the confidence score the unknown decision was made on")
+    score: float = Field(description="the confidence the unknown decision was made on (see `decision`)")
     threshold: float = Field(description="scores below this are answered as unknown")
+    decision: str = Field(default="max_softmax", description="the score: fused, max_softmax or knn")
+    knn_similarity: float | None = Field(default=None, description="similarity to the k-th nearest training photo")
+    neighbours: list[Neighbour] = Field(default_factory=list, description="the nearest training photos")
+    fitted_without_negatives: bool = Field(
+        default=False, description="true when the unknown decision never saw photos of no landmark"
+    )
 
     @property
     def best(self) -> Guess:

@@ -34,8 +34,12 @@ class DecisionRule:
     threshold: float = 0.0
     weights: list[float] = field(default_factory=lambda: [1.0, 0.0, 0.0])
     """Fused score: logistic weights for `decision_features`."""
-    knn_k: int = 5
+    knn_k: int = 1
     """The kNN similarity is to the k-th nearest training photo."""
+    vote_weight: float = 0.0
+    """The answer's probabilities: (1 - w) x the classifier's + w x the nearest photos' vote (0: classifier)."""
+    vote_k: int = 10
+    vote_temperature: float = 0.05
     target_precision: float | None = None
     """Share of written locations that should be right, which chose `threshold` (None: another rule did)."""
     fitted: dict[str, Any] = field(default_factory=dict)
@@ -53,9 +57,15 @@ class DecisionRule:
         z = decision_features(max_prob, knn_similarity) @ np.asarray(self.weights, dtype=np.float64)
         return 1.0 / (1.0 + np.exp(-z))
 
+    def answer(self, probs: np.ndarray, vote: np.ndarray | None) -> np.ndarray:
+        """[N, C] the probabilities shown: the classifier's, mixed with the kNN vote when fitted so."""
+        if not self.vote_weight or vote is None:
+            return probs
+        return (1.0 - self.vote_weight) * probs + self.vote_weight * vote
+
     @property
     def needs_index(self) -> bool:
-        return self.score != "max_softmax"
+        return self.score != "max_softmax" or self.vote_weight > 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

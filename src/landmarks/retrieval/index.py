@@ -81,11 +81,12 @@ class EmbeddingIndex:
         """[Q] similarity of each query to its k-th nearest row: the kNN "is this like anything we know" score."""
         return self.search(queries, k).similarity[:, -1]
 
-    def vote(self, neighbours: Neighbours, num_classes: int, temperature: float) -> np.ndarray:
-        """[Q, C] class distribution from the neighbours, each weighted by exp(similarity / temperature)."""
-        weights = np.exp((neighbours.similarity - 1.0) / temperature)
+    def vote(self, neighbours: Neighbours, num_classes: int, temperature: float, k: int | None = None) -> np.ndarray:
+        """[Q, C] class distribution from the (first k) neighbours, each weighted by exp(similarity / temperature)."""
+        similarity, index = neighbours.similarity[:, :k], neighbours.index[:, :k]
+        weights = np.exp((similarity - 1.0) / temperature)
         votes = np.zeros((len(weights), num_classes), dtype=np.float64)
-        np.add.at(votes, (np.arange(len(weights))[:, None], self.labels[neighbours.index]), weights)
+        np.add.at(votes, (np.arange(len(weights))[:, None], self.labels[index]), weights)
         return votes / np.maximum(votes.sum(axis=1, keepdims=True), 1e-12)
 
     # ------------------------------------------------------------------ storage
