@@ -17,6 +17,26 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PROXY44 = REPO.parent / "shared" / "data" / "proxy44"
+EVERYDAY = REPO.parent / "shared" / "data" / "everyday"
+NOT_LANDMARKS = REPO.parent / "shared" / "data" / "not_landmarks"
+
+
+def negative_halves(folder: Path, fit_dir: Path, seed: int = 0) -> tuple[Path, list[Path]]:
+    """Split a folder of negatives by class (seeded): a folder of links to the half training may fit on,
+    and the other half's paths, never to be fitted on (evaluation only)."""
+    import numpy as np
+
+    from landmarks.data.negatives import collect_negatives
+
+    photos = collect_negatives([folder])
+    groups = sorted({p.group for p in photos})
+    np.random.default_rng(seed).shuffle(groups)  # the split the recipe's choices were tuned on (fit half only)
+    fit = set(groups[: len(groups) // 2])
+    fit_dir.mkdir(parents=True)
+    for photo in photos:
+        if photo.group in fit:
+            (fit_dir / photo.path.name).symlink_to(photo.path)
+    return fit_dir, sorted(p.path for p in photos if p.group not in fit)
 
 
 def parser(description: str, budget_min: float) -> argparse.ArgumentParser:

@@ -2,8 +2,9 @@
 
 Seed 0 picks 14 of the 44 proxy44 classes as unknown (the four Qutb-complex classes stay together on
 one side); a model is trained on the other 30 with the default recipe; its 30 classes' test photos are
-scored against the 14 unknown classes' test photos plus ../shared/data/not_landmarks. Prints OOD AUROC
-per score, and top-1 accuracy at 90 % coverage of the in-distribution test photos.
+scored against the 14 unknown classes' test photos plus ../shared/data/not_landmarks. Twice: with the
+fitting half of ../shared/data/everyday as negatives (as in library_mix.py), and without. Prints OOD
+AUROC per decision score, and top-1 accuracy at 90 % coverage of the in-distribution test photos.
 
     .venv/bin/python benchmarks/ood_proxy44.py
 """
@@ -16,13 +17,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torchmetrics.functional.classification import binary_auroc
 
-from _common import PROXY44, REPO
+from _common import EVERYDAY, NOT_LANDMARKS, PROXY44, REPO, negative_halves
 
 QUTB = ("qutub_minar", "alai_minar", "alai_darwaza", "iron_pillar")
-NOT_LANDMARKS = REPO.parent / "shared" / "data" / "not_landmarks"
 
 
 def pick_unknown(classes: list[str], n_unknown: int = 14, seed: int = 0) -> list[str]:
@@ -57,34 +58,39 @@ def photos(split_root: Path, names: list[str]) -> list[Path]:
     return sorted(f for c in names for f in (split_root / c).iterdir() if f.is_file())
 
 
-def score_figures(predictor: Any, in_results: list[Any], out_results: list[Any], truth: torch.Tensor) -> dict:
-    """AUROC of known vs unknown, and what the stored threshold does on each side."""
-    in_scores = torch.tensor([r.score for r in in_results])
-    out_scores = torch.tensor([r.score for r in out_results])
+def score_figures(rule: Any, in_results: list[Any], out_results: list[Any], truth: torch.Tensor) -> dict:
+    """AUROC of known vs unknown under `rule`, and what its stored threshold does on each side."""
+
+    def confidence(results: list[Any]) -> torch.Tensor:
+        max_prob = np.array([r.best.probability for r in results])
+        knn = np.array([r.knn_similarity for r in results], dtype=np.float64)
+        return torch.from_numpy(rule.confidence(max_prob, knn))
+
+    in_scores, out_scores = confidence(in_results), confidence(out_results)
     correct = torch.tensor([r.best.class_index for r in in_results]) == truth
     scores = torch.cat([in_scores, out_scores])
     is_known = torch.cat([torch.ones(len(in_scores)), torch.zeros(len(out_scores))]).long()
-    threshold = predictor.threshold
     return {
-        "score": predictor.score,
+        "score": rule.score,
         "auroc": round(float(binary_auroc(scores, is_known)), 4),
         "in_distribution_top1": round(float(correct.float().mean()), 4),
         "top1_at_90pct_coverage": round(accuracy_at_coverage(in_scores, correct, 0.9), 4),
-        "threshold": round(threshold, 4),
-        "known_kept_at_threshold": round(float((in_scores >= threshold).float().mean()), 4),
-        "unknown_flagged_at_threshold": round(float((out_scores < threshold).float().mean()), 4),
+        "threshold": round(rule.threshold, 4),
+        "known_kept_at_threshold": round(float((in_scores >= rule.threshold).float().mean()), 4),
+        "unknown_flagged_at_threshold": round(float((out_scores < rule.threshold).float().mean()), 4),
     }
 
 
 def main() -> None:
     import argparse
 
-    from landmarks.engine.calibration import UNKNOWN_SCORES
     from landmarks.engine.train import TrainConfig, fit
     from landmarks.inference.predictor import Predictor
+    from landmarks.retrieval.decision import DecisionRule
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=PROXY44)
+    p.add_argument("--cache", type=Path, default=REPO / "runs" / "bench-cache", help="the benchmark's own cache")
     p.add_argument("--feature-views", type=int, default=None, help="override the recipe's feature views")
     p.add_argument("--backbone", default=None)
     args = p.parse_args()
@@ -93,29 +99,30 @@ def main() -> None:
     unknown = pick_unknown(classes)
     known = [c for c in classes if c not in unknown]
     print(f"known ({len(known)}): {', '.join(known)}\nunknown ({len(unknown)}): {', '.join(unknown)}")
+    variants = {}
     with tempfile.TemporaryDirectory(prefix="landmarks-ood-") as tmp:
         view = known_view(args.data, known, Path(tmp) / "known")
+        fit_dir, _ = negative_halves(EVERYDAY, Path(tmp) / "negatives-fit", seed=0)
         overrides = {k: v for k, v in {"feature_views": args.feature_views, "backbone": args.backbone}.items() if v}
-        # Its own cache: the user's cache and "last trained model" stay as they were.
-        config = TrainConfig(data=view, out=Path(tmp) / "run", cache=Path(tmp) / "cache", model="transfer", **overrides)
-        result = fit(config)
         in_photos = photos(args.data / "test", known)
         out_photos = photos(args.data / "test", unknown) + sorted(NOT_LANDMARKS.glob("*.jpg"))
         truth = torch.tensor([known.index(path.parent.name) for path in in_photos])
-        rows = []
-        for score in UNKNOWN_SCORES:
-            predictor = Predictor.load(result.best, score=score)
+        for name, negatives in (("with negatives", [fit_dir]), ("without negatives", [])):
+            # Its own cache: the user's cache and "last trained model" stay as they were.
+            out = Path(tmp) / name.replace(" ", "-")
+            config = TrainConfig(data=view, out=out, cache=args.cache, negatives=negatives, **overrides)
+            result = fit(config)
+            predictor = Predictor.load(result.best)
             in_results = predictor.predict_many(in_photos, k=1, batch_size=32)
             out_results = predictor.predict_many(out_photos, k=1, batch_size=32)
-            rows.append(score_figures(predictor, in_results, out_results, truth))
-        default = predictor.checkpoint.calibration.score
-    figures = {
-        "default_score": default,
-        "n_known_photos": len(in_photos),
-        "n_unknown_photos": len(out_photos),
-        "scores": rows,
-    }
-    print(json.dumps(figures))
+            cal = predictor.checkpoint.calibration
+            rules = {s: DecisionRule.from_dict(d) for s, d in cal.details["alternatives"].items()}
+            variants[name] = {
+                "default_score": cal.score,
+                "scores": [score_figures(rule, in_results, out_results, truth) for rule in rules.values()],
+            }
+    figures = {"n_known_photos": len(in_photos), "n_unknown_photos": len(out_photos), **variants}
+    print(json.dumps(figures, indent=1))
 
 
 if __name__ == "__main__":

@@ -24,12 +24,17 @@ def echo_prediction(result: Prediction) -> None:
             f"   not one of our landmarks (confidence {result.score:.1%} < {result.threshold:.1%}); closest:",
             fg=typer.colors.YELLOW,
         )
+    else:
+        typer.echo(f"   confidence {result.score:.1%} ({result.decision}; unknown below {result.threshold:.1%})")
     width = max(len(g.name) for g in result.top)
     for g in result.top:
         typer.echo(
             f"   {g.rank}. {g.name:<{width}}  {g.probability * 100:5.1f} %   "
             f"{_format_coordinates(g.latitude, g.longitude)}"
         )
+    if result.neighbours:
+        near = ", ".join(f"{n.name} {n.similarity:.2f} ({n.path})" for n in result.neighbours)
+        typer.echo(f"   nearest training photos: {near}")
 
 
 EXIT_SOME_FAILED = 3
@@ -47,6 +52,13 @@ def predict(
         bool, typer.Option("--json", help="One JSON list on stdout: every input, a prediction or its error.")
     ] = False,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            help="Re-rank by geometric verification (SIFT + RANSAC) against the nearest training photos; "
+            "slower, needs the training photos at hand and the `verify` extra (opencv-python-headless)."
+        ),
+    ] = False,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
 ) -> None:
     """Recognise the landmark in each photo: name, probability and coordinates of the top-k.
@@ -73,7 +85,13 @@ def predict(
     if photos:
         from landmarks.inference.predictor import Predictor
 
-        predictor = Predictor.load(checkpoint)
+        predictor = Predictor.load(checkpoint, verify=verify)
+        if predictor.fitted_without_negatives:
+            typer.secho(
+                "note: this model's unknown decision was fitted without photos of no landmark (train --negatives)",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
         k = min(k, len(predictor.classes))
         answers = predictor.predict_many(list(photos.values()), k=k, batch_size=batch_size)
         results = dict(zip(photos, answers, strict=True))

@@ -26,9 +26,7 @@ def quickstart(
     examples: Annotated[int, typer.Option(min=0, help="Test photos to show the top-3 of.")] = 4,
     negatives: Annotated[
         list[Path] | None,
-        typer.Option(
-            "--negatives", help="Folders of photos of no landmark (default: as for train, else downloaded)."
-        ),
+        typer.Option("--negatives", help="Folders of photos of no landmark (default: as for train, else downloaded)."),
     ] = None,
     no_negatives: Annotated[bool, typer.Option("--no-negatives", help="Train without photos of no landmark.")] = False,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -127,6 +128,14 @@ def evaluate(
         float | None,
         typer.Option(min=0.01, max=0.9, help="Val share of train/; default and only accepted value: the checkpoint's."),
     ] = None,
+    negatives: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--negatives",
+            help="Folders of photos of no landmark (repeatable): adds GAP, the precision/recall curve of written "
+            "locations and what the stored threshold does on them.",
+        ),
+    ] = None,
 ) -> None:
     """Top-1/3/5, per-class accuracy, confusion matrix, worst mistakes and calibration of a checkpoint.
 
@@ -164,11 +173,29 @@ def evaluate(
         tta=tta,
         seed=int(chosen["seed"]),
         val_fraction=float(chosen["val_fraction"]),
+        negatives=negatives or [],
     )
     typer.echo(
         f"{split}: {report.n} photos  top-1 {report.top1:.2%}  top-3 {report.top3:.2%}  top-5 {report.top5:.2%}  "
         f"ECE {report.ece:.3f} (temperature {report.temperature:.2f})"
     )
+    ckpt = load_checkpoint(checkpoint)
+    fitted = ckpt.calibration.rule().fitted.get("operating_point")
+    if fitted:
+        typer.echo(
+            f"decision: {ckpt.calibration.score} >= {ckpt.calibration.threshold:.3f}, chosen for precision "
+            f"{ckpt.calibration.rule().target_precision} on {ckpt.calibration.rule().fitted.get('photos')} calibration "
+            f"photos + {ckpt.calibration.rule().fitted.get('negatives')} negatives: {fitted['right_share']:.1%} right, "
+            f"{fitted['negatives_answered']:.1%} of negatives answered"
+        )
+    library = json.loads(written["json"].read_text())["extra"].get("library") if "json" in written else None
+    if library:
+        point = library["at_threshold"]
+        typer.echo(
+            f"with {library['negatives']} negatives: GAP {library['gap']:.4f}; at the threshold "
+            f"{point['right_share']:.1%} of landmark photos right, {point['wrong_share']:.1%} wrong, "
+            f"{point['negatives_answered']:.1%} of negatives answered (precision {point['precision']:.1%})"
+        )
     typer.echo(f"report: {written.get('markdown', out)}")
 
 

@@ -132,19 +132,23 @@ def calibrate(
     )
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-3, max_iter: int = 100) -> list[float]:
-    """Weights w of P(y=1 | x) = sigmoid(x @ w), by L-BFGS on the mean log-loss (+ a small L2 on all but the
-    last column, the bias): a probability that the answer is right, calibrated on the photos it saw."""
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, *, weight: np.ndarray | None = None, l2: float = 1e-3, max_iter: int = 100
+) -> list[float]:
+    """Weights w of P(y=1 | x) = sigmoid(x @ w), by L-BFGS on the (weighted) mean log-loss, plus a small L2
+    on all but the last column (the bias)."""
     xt = torch.as_tensor(x, dtype=torch.float64)
     yt = torch.as_tensor(y, dtype=torch.float64)
     if float(yt.sum()) in (0.0, float(len(yt))):
         raise ValueError("the decision needs both right and wrong answers to learn from")
+    wt = torch.ones_like(yt) if weight is None else torch.as_tensor(weight, dtype=torch.float64)
+    wt = wt / wt.sum()
     w = torch.zeros(xt.shape[1], dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([w], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(xt @ w, yt)
+        loss = (wt * F.binary_cross_entropy_with_logits(xt @ w, yt, reduction="none")).sum()
         loss = loss + l2 * (w[:-1] ** 2).sum()
         loss.backward()
         return loss
@@ -173,7 +177,10 @@ def fit_decision(
         if correct.all() or not correct.any():  # nothing to learn the weights from: both signals, equally
             weights, note = [1.0, 1.0, 0.0], "weights not fitted: all calibration answers were right (or all wrong)"
         else:
-            weights = fit_logistic(decision_features(max_prob, knn_similarity), correct.astype(np.float64))
+            # Negatives weigh as much in total as the landmark photos: a real library holds far more of them.
+            weight = np.where(negative, max(1.0, (~negative).sum() / max(1, negative.sum())), 1.0)
+            x = decision_features(max_prob, knn_similarity)
+            weights = fit_logistic(x, correct.astype(np.float64), weight=weight)
     rule = DecisionRule(score=score, weights=weights, knn_k=knn_k, target_precision=target_precision)
     confidence = rule.confidence(max_prob, knn_similarity)
     point = threshold_for_precision(confidence, correct, negative, target_precision)

@@ -96,4 +96,9 @@ class TrainConfig:
         return c
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        """Plain data (paths as strings): checkpoints load with `weights_only=True`."""
+
+        def plain(v: Any) -> Any:
+            return str(v) if isinstance(v, Path) else [plain(x) for x in v] if isinstance(v, list) else v
+
+        return {k: plain(v) for k, v in asdict(self).items()}

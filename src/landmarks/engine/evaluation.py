@@ -10,10 +10,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from landmarks.data.negatives import collect_negatives
 from landmarks.data.prepare import PreparedDataset, Sample
+from landmarks.engine.library_figures import PR_CURVE_FILE, library_figures, write_precision_recall
 from landmarks.engine.loaders import decoded_size, eval_loader
 from landmarks.engine.loop import evaluate
 from landmarks.engine.runtime import Runtime
+from landmarks.models.classifier import LandmarkClassifier
+from landmarks.retrieval.decision import Decided, decide
 
 
 @dataclass
@@ -60,11 +64,16 @@ def evaluate_checkpoint(
     *,
     split: str = "test",
     tta: bool = False,
-    seed: int = 0,
-    val_fraction: float = 0.2,
+    seed: int | None = None,
+    val_fraction: float | None = None,
+    negatives: Sequence[Path] = (),
     progress: bool = True,
 ) -> tuple[Any, dict[str, Path]]:
-    """Evaluate a saved model on a split of `data` and write the report (md, json, PNGs) into `out`."""
+    """Evaluate a saved model on a split of `data` and write the report (md, json, PNGs) into `out`.
+
+    The split is the checkpoint's own (its seed and val fraction) unless given. With `negatives`
+    (folders of photos of no landmark), the report adds the library figures: GAP, the precision/recall
+    curve of written locations, and what the stored threshold does on landmark photos and negatives."""
     from landmarks.data.prepare import prepare_dataset
     from landmarks.engine.checkpoint import load_checkpoint
     from landmarks.engine.report import compute_report, write_report
@@ -73,6 +82,9 @@ def evaluate_checkpoint(
     if split not in ("train", "val", "test"):
         raise DatasetError(f"unknown split {split!r}: choose train, val or test")
     ckpt = load_checkpoint(checkpoint)
+    trained = ckpt.train_config
+    seed = int(trained.get("seed", 0)) if seed is None else seed
+    val_fraction = float(trained.get("val_fraction", 0.2)) if val_fraction is None else val_fraction
     prepared = prepare_dataset(Path(data), val_fraction=val_fraction, seed=seed, progress=progress)
     if list(prepared.classes) != list(ckpt.classes):
         extra = sorted(set(prepared.classes) - set(ckpt.classes))[:3]
@@ -95,17 +107,38 @@ def evaluate_checkpoint(
         names=[lm.name for lm in ckpt.landmarks],
         paths=paths,
     )
-    written = write_report(
-        report,
-        Path(out),
-        title=f"{Path(checkpoint).name} on {Path(data).name}/{split}" + (" (flip TTA)" if tta else ""),
-        extra={
-            "checkpoint": str(checkpoint),
-            "data": str(data),
-            "split": split,
-            "tta": tta,
-            "model": ckpt.model.to_dict(),
-            "train_metrics": ckpt.metrics,
-        },
-    )
+    title = f"{Path(checkpoint).name} on {Path(data).name}/{split}" + (" (flip TTA)" if tta else "")
+    rule = ckpt.calibration.rule()
+    extra: dict[str, Any] = {
+        "checkpoint": str(checkpoint),
+        "data": str(data),
+        "split": split,
+        "tta": tta,
+        "model": ckpt.model.to_dict(),
+        "train_metrics": ckpt.metrics,
+        "decision": {k: v for k, v in rule.to_dict().items() if k != "fitted"},
+        "decision_fitted_on": rule.fitted,
+    }
+    curve = None
+    if negatives:
+        negative_samples = [Sample(p.path, -1) for p in collect_negatives(list(negatives))]
+        negative_predicted = predict_split(model, prepared, split, runtime, progress=progress, samples=negative_samples)
+        shown = decide_split(ckpt, model, predicted)
+        negative_shown = decide_split(ckpt, model, negative_predicted)
+        args = (shown.confidence, shown.probs.argmax(1), targets.numpy(), negative_shown.confidence, rule)
+        extra["library"] = library_figures(*args)
+        extra["library"]["negative_folders"] = [str(d) for d in negatives]
+        curve = write_precision_recall(*args, Path(out) / PR_CURVE_FILE, title=f"{title}: written locations")
+    written = write_report(report, Path(out), title=title, extra=extra)
+    if curve is not None:
+        written["precision_recall"] = curve
     return report, written
+
+
+def decide_split(ckpt: Any, model: LandmarkClassifier, predicted: SplitPredictions) -> Decided:
+    """The checkpoint's decision on a split's model outputs (as the Predictor makes it)."""
+    probs = torch.softmax(predicted.log_probs.float() / ckpt.calibration.temperature, dim=1).numpy()
+    embeddings = None
+    if ckpt.index is not None and predicted.features is not None:
+        embeddings = model.embed(predicted.features).numpy()
+    return decide(ckpt.calibration.rule(), probs, embeddings, ckpt.index)

@@ -8,10 +8,10 @@ parallel threads (Pillow releases the GIL), and run through the network in batch
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +27,18 @@ from landmarks.engine.checkpoint import Checkpoint, load_checkpoint
 from landmarks.engine.runtime import Runtime
 from landmarks.errors import CheckpointError, LandmarksError
 from landmarks.inference.types import Guess, Neighbour, Prediction
-from landmarks.retrieval.decision import DECISION_SCORES, DecisionRule
-from landmarks.retrieval.index import Neighbours
+from landmarks.inference.verify import GeometricVerifier
+from landmarks.retrieval.decision import DECISION_SCORES, Decided, DecisionRule, decide
 from landmarks.settings import get_settings
 from landmarks.state import last_model
 
 ImageInput = Path | str | bytes | Image.Image
 
-NEIGHBOURS_SHOWN = 3
-"""Nearest training photos listed with each prediction."""
+NEIGHBOURS_SHOWN = 5
+"""Nearest training photos listed with each prediction (and verified, with `verify`)."""
 
-
-@dataclass(frozen=True)
-class _Scored:
-    probs: torch.Tensor
-    """[N, C] calibrated probabilities."""
-    confidence: np.ndarray
-    """[N] the decision's score."""
-    knn: np.ndarray | None
-    neighbours: Neighbours | None
+VERIFIED_INLIERS = 10
+"""Geometric inliers with a training photo that make its landmark the answer (with `verify`)."""
 
 
 def resolve_checkpoint(checkpoint: Path | str | None = None) -> Path:
@@ -67,19 +60,29 @@ def resolve_checkpoint(checkpoint: Path | str | None = None) -> Path:
 class Predictor:
     """A loaded model plus its preprocessing, calibration and catalog."""
 
-    def __init__(self, checkpoint: Path | str, device: str | None = None, score: str | None = None) -> None:
+    def __init__(
+        self, checkpoint: Path | str, device: str | None = None, score: str | None = None, verify: bool = False
+    ) -> None:
         self.checkpoint_path = Path(checkpoint)
         self._score = score
+        self._verifier: GeometricVerifier | None = GeometricVerifier() if verify else None
         self._device = device
         self._lock = threading.Lock()
         self._loaded: tuple[Checkpoint, torch.nn.Module, Any, Runtime] | None = None
 
     @classmethod
     def load(
-        cls, checkpoint: Path | str | None = None, device: str | None = None, score: str | None = None
+        cls,
+        checkpoint: Path | str | None = None,
+        device: str | None = None,
+        score: str | None = None,
+        verify: bool = False,
     ) -> Predictor:
-        """Resolve and load the checkpoint now (errors surface here, not at the first photo)."""
-        predictor = cls(resolve_checkpoint(checkpoint), device, score=score)
+        """Resolve and load the checkpoint now (errors surface here, not at the first photo).
+
+        `verify`: re-rank by geometric verification against the nearest training photos (OpenCV SIFT +
+        RANSAC; the `verify` extra): slower, and off by default (README: what it gains and costs)."""
+        predictor = cls(resolve_checkpoint(checkpoint), device, score=score, verify=verify)
         predictor._ensure_loaded()
         rule = predictor.rule  # an unknown `score` name fails here, not at the first photo
         if rule.needs_index and predictor.checkpoint.index is None:
@@ -136,6 +139,19 @@ class Predictor:
         negatives = self.checkpoint.calibration.details.get("negatives", {})
         return bool(negatives.get("fitted_without_negatives", True))
 
+    def training_photo(self, index: int) -> Path | None:
+        """The file of row `index` of the retrieval index, when the training photos are at hand: confined to
+        the dataset folder the model was trained on (a link or `..` leading out of it gives None)."""
+        ckpt = self.checkpoint
+        root = ckpt.extra.get("dataset", {}).get("root")
+        if ckpt.index is None or root is None or not 0 <= index < len(ckpt.index):
+            return None
+        base = Path(root).resolve()
+        path = (base / ckpt.index.ids[index]).resolve()
+        if not path.is_relative_to(base) or not path.is_file():
+            return None
+        return path
+
     @property
     def image_size(self) -> int:
         return self.checkpoint.model.image_size
@@ -173,14 +189,15 @@ class Predictor:
             for start in range(0, len(images), batch_size):
                 chunk = list(range(start, min(start + batch_size, len(images))))
                 decoded = list(mapper(lambda i: self._decode(images[i], transform), chunk))
-                good = [(i, t) for i, t in zip(chunk, decoded, strict=True) if isinstance(t, torch.Tensor)]
-                for i, t in zip(chunk, decoded, strict=True):
-                    if isinstance(t, LandmarksError):
-                        results[i] = t
+                good = [(i, d) for i, d in zip(chunk, decoded, strict=True) if not isinstance(d, LandmarksError)]
+                for i, d in zip(chunk, decoded, strict=True):
+                    if isinstance(d, LandmarksError):
+                        results[i] = d
                 if good:
-                    scored = self._scored(torch.stack([t for _, t in good]))
-                    for row, (i, _) in enumerate(good):
-                        results[i] = self._to_prediction(scored, row, k, names[i])
+                    scored = self._scored(torch.stack([tensor for _, (_, tensor) in good]))
+                    for row, (i, (pil, _)) in enumerate(good):
+                        prediction = self._to_prediction(scored, row, k, names[i])
+                        results[i] = self._verified(prediction, pil) if self._verifier else prediction
         return [r for r in results if r is not None]
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
@@ -189,34 +206,45 @@ class Predictor:
 
     @torch.inference_mode()
     def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        return self._scored(batch).probs
+        return torch.from_numpy(self._scored(batch).probs.astype(np.float32))
 
     @torch.inference_mode()
-    def _scored(self, batch: torch.Tensor) -> _Scored:
+    def _scored(self, batch: torch.Tensor) -> Decided:
         """Calibrated probabilities, the nearest training photos and the decision's confidence of a batch."""
         ckpt, model, _, runtime = self._ensure_loaded()
         with runtime.autocast():
             features = model.forward_features(runtime.to_input(batch))
             log_probs = model.forward_head(features).float().cpu()
         probs = calibrated_probs(log_probs, ckpt.calibration.temperature).numpy()
-        rule = self.rule
-        neighbours = None
-        knn = None
-        if ckpt.index is not None:
-            embedding = model.embed(features).cpu().numpy()
-            neighbours = ckpt.index.search(embedding, max(rule.knn_k, rule.vote_k, NEIGHBOURS_SHOWN))
-            knn = neighbours.similarity[:, min(rule.knn_k, neighbours.similarity.shape[1]) - 1]
-            vote = ckpt.index.vote(neighbours, probs.shape[1], rule.vote_temperature, k=rule.vote_k)
-            probs = rule.answer(probs, vote)
-        confidence = rule.confidence(probs.max(axis=1), knn)
-        return _Scored(torch.from_numpy(np.ascontiguousarray(probs, dtype=np.float32)), confidence, knn, neighbours)
+        embeddings = model.embed(features).cpu().numpy() if ckpt.index is not None else None
+        return decide(self.rule, probs, embeddings, ckpt.index, shown=NEIGHBOURS_SHOWN)
 
-    def _decode(self, image: ImageInput, transform: Any) -> torch.Tensor | LandmarksError:
+    def _decode(self, image: ImageInput, transform: Any) -> tuple[Image.Image, torch.Tensor] | LandmarksError:
         try:
             pil = load_rgb(image, min_side=self.decode_min_side)
-            return transform(pil)
+            return pil, transform(pil)
         except LandmarksError as exc:
             return exc
+
+    def _verified(self, prediction: Prediction, image: Image.Image) -> Prediction:
+        """Count geometric inliers against the nearest training photos at hand; when one has at least
+        VERIFIED_INLIERS, its landmark moves to rank 1 (the study behind this rule: README)."""
+        assert self._verifier is not None
+        found = [(n, self.training_photo(n.index)) for n in prediction.neighbours]
+        candidates = [(n, path) for n, path in found if path is not None]
+        if not candidates:
+            return prediction
+        counts = self._verifier.verify(image, [(n.class_index, path) for n, path in candidates])
+        inliers = {n.index: c for (n, _), c in zip(candidates, counts, strict=True)}
+        neighbours = [n.model_copy(update={"inliers": inliers.get(n.index)}) for n in prediction.neighbours]
+        best, most = max(zip(candidates, counts, strict=True), key=lambda pair: pair[1])
+        top = list(prediction.top)
+        if most >= VERIFIED_INLIERS and top[0].class_index != best[0].class_index:
+            moved = [g for g in top if g.class_index == best[0].class_index]
+            if moved:
+                top = moved + [g for g in top if g.class_index != best[0].class_index]
+                top = [dataclasses.replace(g, rank=r) for r, g in enumerate(top, start=1)]
+        return prediction.model_copy(update={"top": top, "neighbours": neighbours, "verified": True})
 
     def _check_k(self, k: int) -> int:
         n = len(self.classes)
@@ -224,9 +252,9 @@ class Predictor:
             raise ValueError(f"k must be a whole number from 1 to {n} (the model knows {n} landmarks), not {k!r}")
         return k
 
-    def _to_prediction(self, scored: _Scored, row: int, k: int, source: str) -> Prediction:
+    def _to_prediction(self, scored: Decided, row: int, k: int, source: str) -> Prediction:
         ckpt = self.checkpoint
-        top_p, top_i = scored.probs[row].topk(k)
+        top_p, top_i = torch.from_numpy(scored.probs[row]).topk(k)
         guesses = []
         for rank, (p, i) in enumerate(zip(top_p.tolist(), top_i.tolist(), strict=True), start=1):
             probability = min(1.0, max(0.0, float(p)))
@@ -253,7 +281,7 @@ class Predictor:
             score=score,
             threshold=rule.threshold,
             decision=rule.score,
-            knn_similarity=None if scored.knn is None else round(float(scored.knn[row]), 4),
+            knn_similarity=None if scored.knn_similarity is None else round(float(scored.knn_similarity[row]), 4),
             neighbours=neighbours[:NEIGHBOURS_SHOWN],
             fitted_without_negatives=self.fitted_without_negatives,
         )

@@ -40,6 +40,7 @@ class Neighbour(BaseModel):
     class_index: int
     name: str = Field(description="display name of the photo's landmark")
     similarity: float = Field(description="cosine similarity of the two photos' embeddings")
+    inliers: int | None = Field(default=None, description="geometric inliers with this photo (with --verify)")
 
 
 class Prediction(BaseModel):
@@ -53,6 +54,7 @@ class Prediction(BaseModel):
     decision: str = Field(default="max_softmax", description="the score: fused, max_softmax or knn")
     knn_similarity: float | None = Field(default=None, description="similarity to the k-th nearest training photo")
     neighbours: list[Neighbour] = Field(default_factory=list, description="the nearest training photos")
+    verified: bool = Field(default=False, description="true when re-ranked by geometric verification")
     fitted_without_negatives: bool = Field(
         default=False, description="true when the unknown decision never saw photos of no landmark"
     )

@@ -10,10 +10,13 @@ one at which a target share of the locations written are right (fitted at traini
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+
+from landmarks.retrieval.index import EmbeddingIndex, Neighbours
 
 DecisionScore = Literal["fused", "max_softmax", "knn"]
 DECISION_SCORES: tuple[DecisionScore, ...] = ("fused", "max_softmax", "knn")
@@ -24,6 +27,14 @@ def decision_features(max_prob: np.ndarray, knn_similarity: np.ndarray) -> np.nd
     p = np.clip(np.asarray(max_prob, dtype=np.float64), 1e-6, 1 - 1e-6)
     s = np.asarray(knn_similarity, dtype=np.float64)
     return np.stack([np.log(p) - np.log1p(-p), s, np.ones_like(s)], axis=1)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not plain data")
 
 
 @dataclass
@@ -68,7 +79,8 @@ class DecisionRule:
         return self.score != "max_softmax" or self.vote_weight > 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain Python values only (no numpy scalars): checkpoints load with `weights_only=True`."""
+        return json.loads(json.dumps(asdict(self), default=_plain))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DecisionRule:
@@ -77,3 +89,39 @@ class DecisionRule:
         if rule.score not in DECISION_SCORES:
             raise ValueError(f"unknown decision score {rule.score!r} (expected one of {', '.join(DECISION_SCORES)})")
         return rule
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A batch through the decision: the probabilities shown, the confidence, and the evidence."""
+
+    probs: np.ndarray
+    """[N, C] classifier probabilities, mixed with the neighbours' vote when the rule says so."""
+    confidence: np.ndarray
+    """[N] the score the threshold applies to."""
+    knn_similarity: np.ndarray | None
+    neighbours: Neighbours | None
+
+    def unknown(self, rule: DecisionRule) -> np.ndarray:
+        return self.confidence < rule.threshold
+
+
+def decide(
+    rule: DecisionRule,
+    probs: np.ndarray,
+    embeddings: np.ndarray | None,
+    index: EmbeddingIndex | None,
+    *,
+    shown: int = 3,
+) -> Decided:
+    """Apply `rule` to calibrated classifier probabilities [N, C] and the photos' embeddings [N, D]: the one
+    place that turns model outputs into an answer (inference and evaluation both call it)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if index is None or embeddings is None:
+        if rule.needs_index:
+            raise ValueError(f"the {rule.score!r} decision needs the retrieval index, which this model lacks")
+        return Decided(probs, rule.confidence(probs.max(axis=1), None), None, None)
+    found = index.search(embeddings, max(rule.knn_k, rule.vote_k, shown))
+    knn = found.similarity[:, min(rule.knn_k, found.similarity.shape[1]) - 1]
+    answer = rule.answer(probs, index.vote(found, probs.shape[1], rule.vote_temperature, k=rule.vote_k))
+    return Decided(answer, rule.confidence(answer.max(axis=1), knn), knn, found)

@@ -7,6 +7,7 @@ start-up (lifespan), off the event loop. Tests pass a small fake with the same m
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -18,11 +19,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 import anyio.to_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from landmarks import __version__
-from landmarks.data.images import check_pixels
+from landmarks.data.images import check_pixels, load_rgb
 from landmarks.errors import BadImageError, DecompressionBombError, LandmarksError, UnsupportedFormatError
 from landmarks.inference.types import Prediction
 from landmarks.serve.limiter import InferenceLimiter, Overloaded
@@ -58,6 +59,19 @@ PAGE_HEADERS = {
 BYTES_NAME = "<uploaded bytes>"
 """How `landmarks.data.images` names an in-memory photo in its error messages."""
 
+THUMBNAIL_SIDE = 160
+"""Long side of the neighbour thumbnails, in pixels."""
+
+
+def thumbnail_jpeg(path: Path, side: int) -> bytes:
+    """A JPEG made from the photo's decoded pixels (never the file's own bytes or metadata)."""
+    image = load_rgb(path, min_side=side)
+    image.thumbnail((side, side))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=82)
+    return buffer.getvalue()
+
+
 # Most specific first: UnsupportedFormatError and DecompressionBombError are BadImageErrors.
 IMAGE_ERRORS: tuple[tuple[type[LandmarksError], int, str], ...] = (
     (UnsupportedFormatError, 415, "unsupported_format"),
@@ -74,6 +88,8 @@ class PredictorLike(Protocol):
     threshold: float
 
     def predict(self, image: Any, k: int = 3, source: str | None = None) -> Prediction: ...
+
+    def training_photo(self, index: int) -> Path | None: ...
 
 
 PredictorFactory = Callable[[], PredictorLike]
@@ -261,6 +277,26 @@ def create_app(predictor: PredictorLike | PredictorFactory, settings: ServeSetti
             drained = False
         if not drained:
             refused.headers = {**refused.headers, "Connection": "close"}
+
+    @app.get(
+        "/api/v1/neighbours/{index}.jpg",
+        tags=["predict"],
+        response_class=Response,
+        responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": ErrorBody}},
+    )
+    async def neighbour_thumbnail(index: int) -> Response:
+        """A small JPEG of training photo `index` of the model's retrieval index (the `neighbours` of a
+        prediction), re-encoded from its decoded pixels; 404 when the training photos are not at hand."""
+        model = state.ready()
+        finder = getattr(model, "training_photo", None)
+        path = finder(index) if finder is not None else None
+        if path is None:
+            raise ApiError(404, "not_found", f"no training photo {index} here")
+        try:
+            body = await anyio.to_thread.run_sync(thumbnail_jpeg, path, THUMBNAIL_SIDE)
+        except LandmarksError as exc:
+            raise ApiError(404, "not_found", f"training photo {index} cannot be read: {exc}") from exc
+        return Response(body, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
     @app.get("/api/v1/landmarks", response_model=CatalogResponse, tags=["catalog"])
     async def landmarks() -> CatalogResponse:

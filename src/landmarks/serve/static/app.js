@@ -27,6 +27,8 @@ const el = {
   topk: $("topk"),
   kInput: $("k-input"),
   meta: $("meta"),
+  neighboursPanel: $("neighbours-panel"),
+  neighbours: $("neighbours"),
   map: $("map"),
   dots: $("catalog-dots"),
   marker: $("marker"),
@@ -237,6 +239,7 @@ function render() {
   }
 
   renderTopk();
+  renderNeighbours();
   renderSelection();
   el.meta.textContent = `${p.top.length} of ${state.info.classes || p.top.length} landmarks · ${Math.round(p.elapsed_ms)} ms`;
 }
@@ -279,6 +282,29 @@ function renderTopk() {
         renderSelection();
       });
       li.append(button);
+      return li;
+    }),
+  );
+}
+
+function renderNeighbours() {
+  // The training photos the answer rests on: thumbnails made by the server from decoded pixels.
+  const shown = (state.prediction.neighbours || []).slice(0, 3);
+  el.neighboursPanel.hidden = shown.length === 0;
+  el.neighbours.replaceChildren(
+    ...shown.map((n) => {
+      const li = document.createElement("li");
+      li.className = "neighbour";
+      li.dataset.index = String(n.index);
+      const img = document.createElement("img");
+      img.src = `/api/v1/neighbours/${encodeURIComponent(n.index)}.jpg`;
+      img.alt = `${n.name} (training photo)`;
+      img.loading = "lazy";
+      img.addEventListener("error", () => img.remove()); // training photos not at hand on this server
+      const caption = document.createElement("span");
+      caption.className = "small";
+      caption.textContent = `${n.name} · ${n.similarity.toFixed(2)}`;
+      li.append(img, caption);
       return li;
     }),
   );
