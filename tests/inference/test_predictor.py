@@ -138,11 +138,14 @@ runner = CliRunner()
 def test_cli_prints_one_line_per_guess(tiny_checkpoint: Path, photos: dict[str, Path]) -> None:
     res = runner.invoke(app, ["predict", str(photos["16.Eiffel_Tower"]), "--checkpoint", str(tiny_checkpoint)])
     assert res.exit_code == 0, res.output
-    lines = res.output.splitlines()
+    note, *lines = res.output.splitlines()
+    assert note.startswith("note:") and "without photos of no landmark" in note  # said once, on stderr
     assert lines[0].endswith("16.Eiffel_Tower.jpg")
     first = next(line for line in lines if line.strip().startswith("1."))
     assert "Eiffel Tower" in first and "%" in first and "48.8583, 2.2945" in first
     assert sum(1 for line in lines if line.strip()[:2] in ("1.", "2.", "3.")) == 3
+    assert any("confidence" in line and "%" in line for line in lines)
+    assert any(line.strip().startswith("nearest training photos:") for line in lines)
 
 
 def test_cli_json_folder_and_partial_failure(tiny_checkpoint: Path, photos: dict[str, Path]) -> None:

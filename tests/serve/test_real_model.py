@@ -47,3 +47,36 @@ def test_answers_are_the_models_own(predictor: Predictor) -> None:
         assert body["unknown"] is (direct.score < predictor.threshold)
         right += body["top"][0]["folder"] == TINY_CLASSES[label]
     assert right >= len(TINY_CLASSES) - 1  # the synthetic classes are easy: the model is really used
+
+
+def test_neighbours_come_with_answers_and_their_thumbnails_are_re_encoded(predictor: Predictor) -> None:
+    with TestClient(create_app(predictor, ServeSettings())) as client:
+        photo = _jpeg(2, seed=20_000)
+        body = client.post("/api/v1/predict", files={"file": ("p.jpg", photo, "image/jpeg")}).json()
+        assert body["neighbours"] and body["decision"] == predictor.score
+        first = body["neighbours"][0]
+        thumb = client.get(f"/api/v1/neighbours/{first['index']}.jpg")
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+        source = predictor.training_photo(first["index"])
+        assert source is not None and thumb.content != source.read_bytes()  # decoded pixels, never the file
+        from PIL import Image
+
+        assert max(Image.open(io.BytesIO(thumb.content)).size) <= 160
+        assert client.get("/api/v1/neighbours/999999.jpg").status_code == 404
+        assert client.get("/api/v1/neighbours/-1.jpg").status_code == 404
+
+
+def test_a_training_photo_outside_the_dataset_is_never_served(predictor: Predictor, tmp_path: Path) -> None:
+    ckpt = predictor.checkpoint
+    assert ckpt.index is not None
+    saved = ckpt.index.ids[0]
+    outside = tmp_path / "secret.jpg"
+    synthetic_photo(0, 1).save(outside)
+    try:
+        ckpt.index.ids[0] = str(Path("..") / ".." / ".." / outside)  # a tampered index pointing out of the root
+        assert predictor.training_photo(0) is None
+        ckpt.index.ids[0] = str(outside)  # an absolute path
+        assert predictor.training_photo(0) is None
+    finally:
+        ckpt.index.ids[0] = saved
+    assert predictor.training_photo(0) is not None

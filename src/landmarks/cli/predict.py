@@ -21,7 +21,8 @@ def echo_prediction(result: Prediction) -> None:
     typer.secho(result.source, bold=True)
     if result.unknown:
         typer.secho(
-            f"   not one of our landmarks (confidence {result.score:.1%} < {result.threshold:.1%}); closest:",
+            f"   not one of our landmarks (confidence {result.score:.1%} < {result.threshold:.1%}, {result.decision}); "
+            "closest:",
             fg=typer.colors.YELLOW,
         )
     else:

@@ -300,6 +300,7 @@ def _decide(
         return None
     best = prediction.best
     result.landmark, result.confidence = best.name, prediction.score
+    result.decision = prediction.decision
     if prediction.score < min_confidence:
         result.action = Action.LOW_CONFIDENCE
         result.detail = f"confidence {prediction.score:.3f} < {min_confidence:.3f}"

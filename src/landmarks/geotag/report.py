@@ -48,6 +48,7 @@ COLUMNS = (
     "action",
     "landmark",
     "confidence",
+    "decision",
     "latitude",
     "longitude",
     "radius_km",
@@ -59,6 +60,9 @@ COLUMNS = (
     "previous",
     "detail",
 )
+OPTIONAL_COLUMNS = frozenset({"decision"})
+"""Columns a report written by an older version lacks; reading it still works."""
+REQUIRED_COLUMNS = tuple(c for c in COLUMNS if c not in OPTIONAL_COLUMNS)
 
 
 _NAMES = "surrogateescape"  # file names that are not UTF-8 go into the CSV as their raw bytes
@@ -76,6 +80,8 @@ class PhotoResult:
     action: Action | None = None
     landmark: str | None = None
     confidence: float | None = None
+    decision: str | None = None
+    """Which score `confidence` is (the model's unknown decision: fused, max_softmax or knn)."""
     latitude: float | None = None
     """The coordinates the photo has (skipped: has GPS) or gets (written, would write)."""
     longitude: float | None = None
@@ -98,6 +104,7 @@ class PhotoResult:
             "action": str(self.action or ""),
             "landmark": self.landmark or "",
             "confidence": "" if self.confidence is None else f"{self.confidence:.4f}",
+            "decision": self.decision or "",
             "latitude": _num(self.latitude),
             "longitude": _num(self.longitude),
             "radius_km": _num(self.radius_km),
@@ -115,7 +122,7 @@ class PhotoResult:
         """One CSV line back; ReportError naming what is wrong with it (cut short, bad value)."""
         if None in row:
             raise ReportError(f"bad report line for {row.get('file')!r}: more fields than columns")
-        if any(row.get(column) is None for column in COLUMNS):
+        if any(row.get(column) is None for column in REQUIRED_COLUMNS):
             raise ReportError(f"bad report line for {row.get('file')!r}: the line is cut short")
         try:
             action = Action(row["action"]) if row["action"] else None
@@ -124,6 +131,7 @@ class PhotoResult:
                 action=action,
                 landmark=row["landmark"] or None,
                 confidence=_opt_float(row["confidence"]),
+                decision=row.get("decision") or None,
                 latitude=_opt_float(row["latitude"]),
                 longitude=_opt_float(row["longitude"]),
                 radius_km=_opt_float(row["radius_km"]),
@@ -266,7 +274,7 @@ def read_report_lines(path: Path) -> tuple[list[PhotoResult], list[BadLine]]:
         raise ReportError(f"{path} is not a readable geotag report: {exc}") from exc
     header, used, _ = _record(lines, 0) if lines else ([], 1, "")
     names = [name.strip() for name in header or []]
-    missing = set(COLUMNS) - set(names)
+    missing = set(REQUIRED_COLUMNS) - set(names)
     if missing:
         raise ReportError(f"{path} is not a geotag report (missing columns: {', '.join(sorted(missing))})")
     rows: list[PhotoResult] = []
