@@ -39,3 +39,7 @@ class CheckpointError(LandmarksError):
 
 class WeightsNotFoundError(LandmarksError):
     """Pretrained weights that are not available offline."""
+
+
+class ExportError(LandmarksError):
+    """An ONNX export that is missing, truncated, foreign, or made from another checkpoint; or no onnxruntime."""
