@@ -17,7 +17,7 @@ from landmarks.engine.checkpoint import load_checkpoint
 from landmarks.errors import CheckpointError, ExportError
 from landmarks.export import onnx_export
 from landmarks.export.onnx_export import export_onnx
-from landmarks.export.photos import validation_photos
+from landmarks.export.photos import prepared_dataset, spread, validation_photos
 from landmarks.inference.calibration import calibrated_probs, centroid_similarity
 from landmarks.models.classifier import LandmarkClassifier
 from landmarks.runtime_onnx.metadata import METADATA_KEY, ExportMetadata, file_sha256
@@ -140,6 +140,7 @@ def test_int8_export_of_a_trained_model_agrees_with_fp32(tiny_checkpoint: Path, 
     int8 = export_onnx(tiny_checkpoint, tmp_path / "int8.onnx", int8=True, calibration_photos=photos)
     meta = OnnxModel(int8).metadata
     assert meta.precision == "int8" and meta.quantization["calibration_photos"] == len(photos) > 0
+    assert meta.quantization["top1_agreement_with_fp32_on_calibration_photos"] >= 0.9
     assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in onnx.load(str(int8)).graph.node}
     ckpt = load_checkpoint(tiny_checkpoint)
     data = Path(ckpt.train_config["data"])
@@ -150,3 +151,15 @@ def test_int8_export_of_a_trained_model_agrees_with_fp32(tiny_checkpoint: Path, 
     top_fp32 = OnnxModel(fp32).run(batch)["log_probs"].argmax(1)
     top_int8 = OnnxModel(int8).run(batch)["log_probs"].argmax(1)
     assert (top_fp32 == top_int8).mean() >= 0.9
+
+
+def test_calibration_photos_are_the_val_split_spread_over_classes(tiny_checkpoint: Path) -> None:
+    prepared = prepared_dataset(tiny_checkpoint, progress=False)
+    val = [s.path for s in prepared.val]
+    assert validation_photos(tiny_checkpoint, progress=False) == val
+    few = validation_photos(tiny_checkpoint, limit=4, progress=False)
+    assert len(few) == 4 and set(few) <= set(val)
+    labels = {s.path: s.label for s in prepared.val}
+    assert len({labels[p] for p in few}) == 4  # one per class, not the first class's four
+    assert not {s.path for s in prepared.test} & set(few)
+    assert spread([Path(str(i)) for i in range(10)], 3) == [Path("0"), Path("3"), Path("6")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from landmarks.engine.checkpoint import load_checkpoint
 from landmarks.errors import ExportError
@@ -15,10 +16,8 @@ def spread(items: list[Path], limit: int | None) -> list[Path]:
     return [items[i * len(items) // limit] for i in range(limit)]
 
 
-def validation_photos(
-    checkpoint: Path, data: Path | None = None, *, limit: int | None = None, progress: bool = True
-) -> list[Path]:
-    """The val photos of the split the checkpoint was trained on (same seed and fraction, its split manifest).
+def prepared_dataset(checkpoint: Path, data: Path | None = None, *, progress: bool = True) -> Any:
+    """The dataset the checkpoint was trained on, split as then (same seed and fraction, its split manifest).
 
     `data` overrides the dataset folder recorded in the checkpoint (e.g. after moving it).
     """
@@ -42,7 +41,14 @@ def validation_photos(
         cache=Path(recorded["cache"]) if recorded.get("cache") else None,
         progress=progress,
     )
-    prepared = load_data(config)
+    return load_data(config)
+
+
+def validation_photos(
+    checkpoint: Path, data: Path | None = None, *, limit: int | None = None, progress: bool = True
+) -> list[Path]:
+    """At most `limit` photos of the checkpoint's val split, spread over all its classes."""
+    prepared = prepared_dataset(checkpoint, data, progress=progress)
     if not prepared.val:
-        raise ExportError(f"{root} has no val photos to calibrate on (val fraction {config.val_fraction})")
+        raise ExportError(f"{prepared.root} has no val photos to calibrate on (val fraction {prepared.val_fraction})")
     return spread([s.path for s in prepared.val], limit)
