@@ -114,6 +114,26 @@ def test_out_is_checked_and_failures_leave_the_old_export(
     assert [p.name for p in target.parent.iterdir()] == ["model.onnx"]  # no temporaries left behind
 
 
+def test_a_full_disk_is_a_clear_error_that_keeps_the_old_export(
+    checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    target = export_onnx(checkpoint)
+    before = target.read_bytes()
+
+    def full(fd: int) -> None:  # where a full disk shows up for buffered writes
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(ExportError, match=r"cannot write the export .*No space left on device"):
+        export_onnx(checkpoint)
+    monkeypatch.undo()
+    assert target.read_bytes() == before
+    assert [p.name for p in target.parent.iterdir() if p.suffix == ".tmp"] == []
+
+
 def test_bad_checkpoints_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="does not exist"):
         export_onnx(tmp_path / "missing.pt")

@@ -183,6 +183,14 @@ def _resolve_out(checkpoint: Path, out: Path | None, int8: bool) -> Path:
     return out
 
 
+def _write(out: Path, data: bytes) -> Path:
+    """Atomically: a full disk or a read-only folder leaves any earlier export as it was."""
+    try:
+        return atomic_write_bytes(out, data)
+    except OSError as exc:
+        raise ExportError(f"cannot write the export {out}: {exc.strerror or exc}") from None
+
+
 def export_onnx(
     checkpoint: Path,
     out: Path | None = None,
@@ -213,11 +221,11 @@ def export_onnx(
     check_parity(graph, fp32, pre.image_size)
     if not int8:
         meta = build_metadata(ckpt, checkpoint, digest, graph.output_names, "fp32", {})
-        return atomic_write_bytes(out, with_metadata(fp32, meta))
+        return _write(out, with_metadata(fp32, meta))
 
     from landmarks.export.quantize import quantize_int8
 
     with tempfile.TemporaryDirectory(prefix="landmarks-int8-") as tmp:
         quantized, quantization = quantize_int8(fp32, Path(tmp), calibration_photos, pre)
     meta = build_metadata(ckpt, checkpoint, digest, graph.output_names, "int8", quantization)
-    return atomic_write_bytes(out, with_metadata(quantized, meta))
+    return _write(out, with_metadata(quantized, meta))
