@@ -43,3 +43,7 @@ class WeightsNotFoundError(LandmarksError):
 
 class LibraryError(LandmarksError):
     """A library index that cannot be used: locked by another run, damaged, foreign or missing."""
+
+
+class ExportError(LandmarksError):
+    """An ONNX export that is missing, truncated, foreign, or made from another checkpoint; or no onnxruntime."""

@@ -13,6 +13,7 @@ import typer
 
 from landmarks import __version__
 from landmarks.cli import data as data_cli
+from landmarks.cli import export as export_cli
 from landmarks.cli import geotag as geotag_cli
 from landmarks.cli import library as library_cli
 from landmarks.cli import predict as predict_cli
@@ -52,6 +53,7 @@ train_cli.register(app)
 predict_cli.register(app)
 geotag_cli.register(app)
 serve_cli.register(app)
+export_cli.register(app)
 
 
 def main() -> None:
