@@ -305,10 +305,15 @@ def import_dataset(source: Path, target: Path, *, sha256: str | None = None, pro
         if sha256:
             _verify_sha256(source, sha256, remove=False)
         return extract_zip(source, target, progress=progress)
-    root = find_dataset_root(source)
+    return import_folder(find_dataset_root(source), target)
+
+
+def import_folder(folder: Path, target: Path) -> Path:
+    """Copy (hard-linking where possible) `folder` to `target` through a staging folder beside it, renamed
+    into place only when complete: a crash never leaves half a copy under the final name."""
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".importing", dir=target.parent))
     try:
-        copied = shutil.copytree(root, staging / "dataset", copy_function=_link_or_copy)
+        copied = shutil.copytree(folder, staging / "copy", copy_function=_link_or_copy)
         os.replace(copied, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -14,15 +14,13 @@ import logging
 import math
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from landmarks.data.decode import file_digest
-from landmarks.data.download import _link_or_copy, archive_name, download, extract_zip
+from landmarks.data.download import archive_name, download, extract_zip, import_folder
 from landmarks.data.images import MIN_SIDE, SkippedFile, is_image_file, load_rgb
 from landmarks.errors import BadImageError, DatasetError, DownloadError
 from landmarks.settings import cache_dir
@@ -108,14 +106,7 @@ def import_negatives(source: Path, target: Path, *, progress: bool = True) -> Pa
         raise DownloadError(f"{source}: no such file or folder to import")
     if source.is_file():
         return extract_zip(source, target, progress=progress, find_root=_verified_photo_folder)
-    folder = _verified_photo_folder(source)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".importing", dir=target.parent))
-    try:
-        copied = shutil.copytree(folder, staging / "photos", copy_function=_link_or_copy)
-        os.replace(copied, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return import_folder(_verified_photo_folder(source), target)
 
 
 def _count_named_photos(folder: Path) -> int:
