@@ -179,6 +179,13 @@ def test_photo_gives_bars_place_and_marker(page: Page, photos: list[Path], site:
     assert osm.startswith("https://www.openstreetmap.org/")
     assert f"mlat={best['latitude']:.5f}" in osm and f"mlon={best['longitude']:.5f}" in osm
     assert_marker_at(page, best["latitude"], best["longitude"])
+    # The closest training photos, as thumbnails the server re-encoded (the training photos are at hand here).
+    neighbours = page.locator("#neighbours .neighbour")
+    assert neighbours.count() == min(3, len(data["neighbours"])) > 0
+    assert [int(i) for i in neighbours.evaluate_all("els => els.map(e => e.dataset.index)")] == [
+        n["index"] for n in data["neighbours"][:3]
+    ]
+    page.wait_for_function("() => [...document.querySelectorAll('#neighbours img')].every(i => i.naturalWidth > 0)")
 
     second = data["top"][1]  # choosing another guess moves the marker there
     page.locator("#topk .guess").nth(1).click()
