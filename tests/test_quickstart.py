@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from helpers import TINY_CLASSES, make_dataset
@@ -31,6 +33,14 @@ def test_quickstart_trains_the_default_model_and_shows_top3(
     cwd.mkdir()
     monkeypatch.chdir(cwd)  # the default --out (runs/quickstart) must not be used: we pass ours
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
+    # Photos of no landmark from the environment: they win over the download, so the test stays offline.
+    negatives = tmp_path / "everyday"
+    negatives.mkdir()
+    for i in range(4):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(
+            negatives / f"n0000000{i}_noise.jpg"
+        )
+    monkeypatch.setenv("LANDMARKS_NEGATIVES", str(negatives))
     out = tmp_path / "run"
 
     result = CliRunner().invoke(
@@ -44,6 +54,8 @@ def test_quickstart_trains_the_default_model_and_shows_top3(
     ckpt = load_checkpoint(out / "best.pt")
     assert ckpt.model.backbone == "efficientnet_lite0+efficientnet_lite2"  # the default recipe ran
     assert ckpt.classes == TINY_CLASSES[:3]
+    record = ckpt.calibration.details["negatives"]
+    assert record["source"] == "LANDMARKS_NEGATIVES" and record["n_calibration"] == 4
     assert (out / "test_report" / "report.json").is_file()
     # Two predictions were printed, each naming one of the two landmarks.
     assert sum(result.output.count(name) for name in ("Haleakal", "Golden Gate Bridge", "Eiffel Tower")) >= 2
