@@ -17,22 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from landmarks.atomic import atomic_write_text
-from landmarks.data.prepare import PreparedDataset, Sample
-from landmarks.engine.calibration import Retrieved, ValSplit, calibrate, split_val
-from landmarks.engine.checkpoint import Calibration, Checkpoint, save_checkpoint
+from landmarks.data.prepare import PreparedDataset
+from landmarks.engine.calibration import ValSplit, split_val
+from landmarks.engine.checkpoint import Checkpoint, save_checkpoint
 from landmarks.engine.config import Mode, TrainConfig
-from landmarks.engine.evaluation import SplitPredictions, predict_split
-from landmarks.engine.features import FeatureExtractor
+from landmarks.engine.decision_fit import calibrate_run
+from landmarks.engine.evaluation import predict_split
 from landmarks.engine.fit_frozen import fit_frozen
 from landmarks.engine.fit_images import Fitted, fit_images
 from landmarks.engine.history import EpochStats, echo
 from landmarks.engine.loaders import load_data
-from landmarks.engine.loop import nll_and_accuracy
-from landmarks.engine.losses import NEGATIVE
 from landmarks.engine.negatives import NegativeSplit, load_negatives
 from landmarks.engine.report import compute_report, write_report
 from landmarks.engine.resume import cpu_state
@@ -40,8 +35,6 @@ from landmarks.engine.runtime import Runtime, seed_everything, torch_threads
 from landmarks.errors import LandmarksError
 from landmarks.models.classifier import LandmarkClassifier, ModelConfig, create_model
 from landmarks.models.scratch import ScratchConfig
-from landmarks.retrieval.decision import DecisionRule
-from landmarks.retrieval.index import EmbeddingIndex
 
 __all__ = ["EpochStats", "Mode", "TrainConfig", "TrainResult", "fit", "run"]
 
@@ -110,104 +103,6 @@ def fit(config: TrainConfig) -> TrainResult:
         return _save(model, model_config, prepared, val_split, negatives, config, runtime, fitted, started)
 
 
-def _calibrate(
-    model: LandmarkClassifier,
-    prepared: PreparedDataset,
-    val_split: ValSplit,
-    negatives: NegativeSplit,
-    config: TrainConfig,
-    runtime: Runtime,
-) -> tuple[Calibration, EmbeddingIndex, float]:
-    """The calibration fitted on the calibration part of val and the held-out negatives, the retrieval
-    index of the training photos, and the top-1 on all of val."""
-    val, train_feats, neg = _outputs(model, prepared, negatives, config, runtime)
-    index = EmbeddingIndex.build(
-        model.embed(train_feats).numpy(),
-        [s.label for s in prepared.train],
-        [_relative(s.path, prepared.root) for s in prepared.train],
-        embedding="backbone features",
-    )
-    cal = val_split.calibrate
-    calibration = calibrate(
-        val.log_probs[cal],
-        val.targets[cal],
-        _retrieve(index, model.embed(val.features[cal]).numpy(), config, len(prepared.classes)),
-        neg.log_probs,
-        _retrieve(index, model.embed(neg.features).numpy(), config, len(prepared.classes)),
-        score=config.decision_score,
-        target_precision=config.target_precision,
-        knn_k=config.knn_k,
-        vote_weight=config.vote_weight,
-        details={
-            "fitted_on": "val-calibration" if val_split.fraction > 0 else "val (the photos that chose the epoch)",
-            "calibration_fraction": val_split.fraction,
-            "calibration_seed": val_split.seed,
-            "n_val": len(val.targets),
-            "n_selection": len(val_split.select),
-            "calibration_photos": [_relative(val.paths[i], prepared.root) for i in cal],
-            "negatives": negatives.record(),
-        },
-    )
-    _, val_acc = nll_and_accuracy(val.log_probs, val.targets)
-    return calibration, index, val_acc
-
-
-def _retrieve(index: EmbeddingIndex, embeddings: np.ndarray, config: TrainConfig, num_classes: int) -> Retrieved:
-    if len(embeddings) == 0:
-        return Retrieved(np.zeros(0), np.zeros((0, num_classes)))
-    rule = DecisionRule()
-    found = index.search(embeddings, max(config.knn_k, rule.vote_k))
-    knn = found.similarity[:, min(config.knn_k, found.similarity.shape[1]) - 1]
-    return Retrieved(knn, index.vote(found, num_classes, rule.vote_temperature, k=rule.vote_k))
-
-
-@torch.no_grad()
-def _outputs(
-    model: LandmarkClassifier,
-    prepared: PreparedDataset,
-    negatives: NegativeSplit,
-    config: TrainConfig,
-    runtime: Runtime,
-) -> tuple[SplitPredictions, torch.Tensor, SplitPredictions]:
-    """Val predictions, train features and calibration-negative predictions (with backbone features).
-
-    Frozen runs read the features cached during training; other runs predict the photos."""
-    negative_samples = [Sample(p, NEGATIVE) for p in negatives.calibrate_paths]
-    if config.model == "transfer" and config.mode == "frozen":
-        extractor = FeatureExtractor(model, prepared, runtime, progress=config.progress)
-        model.head.eval()
-
-        def cached(samples: list[Sample], features: torch.Tensor) -> SplitPredictions:
-            if len(samples) == 0:
-                empty = torch.zeros(0, len(prepared.classes))
-                return SplitPredictions(empty, torch.zeros(0, dtype=torch.long), [], features)
-            log_probs = model.head(features.to(runtime.device)).float().cpu()
-            targets = torch.tensor([s.label for s in samples], dtype=torch.long)
-            return SplitPredictions(log_probs, targets, [s.path for s in samples], features)
-
-        val = cached(prepared.val, extractor.eval_view("val"))
-        neg = cached(negative_samples, extractor.of_paths([s.path for s in negative_samples]).float())
-        return val, extractor.eval_view("train"), neg
-    val = predict_split(model, prepared, "val", runtime, progress=config.progress)
-    train = predict_split(model, prepared, "train", runtime, progress=config.progress)
-    if negative_samples:
-        neg = predict_split(model, prepared, "val", runtime, progress=config.progress, samples=negative_samples)
-    else:
-        width = train.features.shape[1] if train.features is not None else 0
-        neg = SplitPredictions(
-            torch.zeros(0, len(prepared.classes)), torch.zeros(0, dtype=torch.long), [], torch.zeros(0, width)
-        )
-    assert val.features is not None and train.features is not None and neg.features is not None
-    return val, train.features, neg
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return Path(path).relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
-
-
 def _save(
     model: LandmarkClassifier,
     model_config: ModelConfig,
@@ -221,7 +116,7 @@ def _save(
 ) -> TrainResult:
     out = Path(config.out)
     model = runtime.prepare(model)  # type: ignore[assignment]
-    calibration, index, val_acc = _calibrate(model, prepared, val_split, negatives, config, runtime)
+    calibration, index, val_acc = calibrate_run(model, prepared, val_split, negatives, config, runtime)
     history = fitted.history
     metrics: dict[str, Any] = {"val_top1": val_acc, "epochs_run": len(history), **fitted.stats}
     if history:
