@@ -35,13 +35,15 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="split of the everyday photos (by class)")
     p.add_argument("--no-negatives", action="store_true", help="train without the fitting half")
     p.add_argument("--feature-views", type=int, default=None, help="override the recipe's feature views")
+    p.add_argument("--vote-weight", type=float, default=None, help="override the recipe's kNN vote weight")
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="landmarks-library-") as tmp:
         fit_dir, held_out = negative_halves(EVERYDAY, Path(tmp) / "negatives-fit", args.seed)
         n_fit = len(list(fit_dir.iterdir()))
         out = args.out or Path(tmp) / "run"
-        overrides: dict[str, Any] = {"feature_views": args.feature_views} if args.feature_views else {}
+        chosen = {"feature_views": args.feature_views, "vote_weight": args.vote_weight}
+        overrides: dict[str, Any] = {k: v for k, v in chosen.items() if v is not None}
         started = time.perf_counter()
         result = run(
             TrainConfig(

@@ -92,6 +92,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=PROXY44)
     p.add_argument("--cache", type=Path, default=REPO / "runs" / "bench-cache", help="the benchmark's own cache")
     p.add_argument("--feature-views", type=int, default=None, help="override the recipe's feature views")
+    p.add_argument("--vote-weight", type=float, default=None, help="override the recipe's kNN vote weight")
     p.add_argument("--backbone", default=None)
     args = p.parse_args()
 
@@ -103,7 +104,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="landmarks-ood-") as tmp:
         view = known_view(args.data, known, Path(tmp) / "known")
         fit_dir, _ = negative_halves(EVERYDAY, Path(tmp) / "negatives-fit", seed=0)
-        overrides = {k: v for k, v in {"feature_views": args.feature_views, "backbone": args.backbone}.items() if v}
+        chosen = {"feature_views": args.feature_views, "backbone": args.backbone, "vote_weight": args.vote_weight}
+        overrides = {k: v for k, v in chosen.items() if v is not None}
         in_photos = photos(args.data / "test", known)
         out_photos = photos(args.data / "test", unknown) + sorted(NOT_LANDMARKS.glob("*.jpg"))
         truth = torch.tensor([known.index(path.parent.name) for path in in_photos])
