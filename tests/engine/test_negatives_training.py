@@ -133,3 +133,20 @@ def test_evaluate_with_negatives_reports_library_figures(trained: tuple[Path, Pa
     assert set(library["at_threshold"]) >= {"right_share", "wrong_share", "negatives_answered", "precision"}
     assert (out / "precision_recall.png").stat().st_size > 1000
     assert "GAP" in result.output and "decision:" in result.output
+
+
+def test_evaluate_refuses_a_bad_negatives_folder_before_scoring(
+    trained: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import landmarks.engine.evaluation as evaluation
+
+    data, _, best = trained
+    (tmp_path / "empty").mkdir()
+    scored: list[str] = []
+    real = evaluation.predict_split
+    monkeypatch.setattr(evaluation, "predict_split", lambda *a, **kw: scored.append("split") or real(*a, **kw))
+    args = ["evaluate", "--checkpoint", str(best), "--data", str(data), "--out", str(tmp_path / "eval")]
+    result = CliRunner().invoke(app, [*args, "--negatives", str(tmp_path / "empty")])
+    assert result.exit_code != 0 and "no readable photo" in str(result.exception)
+    assert scored == []  # refused before a single photo was scored
+    assert not (tmp_path / "eval" / "report.json").exists()

@@ -23,7 +23,8 @@ from torch.nn import functional as F
 
 from landmarks.engine.checkpoint import Calibration
 from landmarks.engine.open_set import auroc, gap, threshold_for_precision
-from landmarks.retrieval.decision import DECISION_SCORES, DecisionRule, DecisionScore, decision_features
+from landmarks.retrieval.decision import DECISION_SCORES, DecisionRule, DecisionScore, decide, decision_features
+from landmarks.retrieval.index import EmbeddingIndex
 
 
 def fit_temperature(log_probs: torch.Tensor, targets: torch.Tensor, max_iter: int = 200) -> float:
@@ -78,20 +79,13 @@ def split_val(labels: Sequence[int], fraction: float, seed: int) -> ValSplit:
     return ValSplit(sorted(select), sorted(calibrate), fraction, seed)
 
 
-@dataclass(frozen=True)
-class Retrieved:
-    """What the retrieval index says of some photos: kNN similarity [N] and the neighbours' vote [N, C]."""
-
-    knn_similarity: np.ndarray
-    vote: np.ndarray
-
-
 def calibrate(
     log_probs: torch.Tensor,
     targets: torch.Tensor,
-    retrieved: Retrieved,
+    embeddings: np.ndarray,
     negative_log_probs: torch.Tensor,
-    negative_retrieved: Retrieved,
+    negative_embeddings: np.ndarray,
+    index: EmbeddingIndex,
     *,
     score: DecisionScore,
     target_precision: float,
@@ -100,16 +94,25 @@ def calibrate(
     details: dict[str, object] | None = None,
 ) -> Calibration:
     """Temperature on the calibration photos, then the decision rule of every score on those photos plus the
-    calibration negatives (photos of no landmark, which count as wrong wherever they are answered)."""
+    calibration negatives (photos of no landmark, which count as wrong wherever they are answered).
+
+    The answers are made by `decide`, exactly as inference makes them (kNN similarity, vote mixing)."""
     temperature = fit_temperature(log_probs, targets)
-    base = DecisionRule(vote_weight=vote_weight)
-    answer = base.answer(calibrated_probs(log_probs, temperature).numpy(), retrieved.vote)
-    negative_answer = base.answer(calibrated_probs(negative_log_probs, temperature).numpy(), negative_retrieved.vote)
-    predicted = answer.argmax(axis=1)
+    base = DecisionRule(score="max_softmax", knn_k=knn_k, vote_weight=vote_weight)
+
+    def answered(lp: torch.Tensor, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(lp) == 0:
+            return np.zeros((0, lp.shape[1])), np.zeros(0)
+        shown = decide(base, calibrated_probs(lp, temperature).numpy(), emb, index)
+        assert shown.knn_similarity is not None
+        return shown.probs, shown.knn_similarity
+
+    answer, known_knn = answered(log_probs, embeddings)
+    negative_answer, negative_knn = answered(negative_log_probs, negative_embeddings)
     max_prob = np.concatenate([answer.max(axis=1), negative_answer.max(axis=1)])
-    knn = np.concatenate([np.asarray(retrieved.knn_similarity), np.asarray(negative_retrieved.knn_similarity)])
+    knn = np.concatenate([known_knn, negative_knn])
     n, n_negatives = len(answer), len(negative_answer)
-    correct = np.concatenate([predicted == targets.numpy(), np.zeros(n_negatives, dtype=bool)])
+    correct = np.concatenate([answer.argmax(axis=1) == targets.numpy(), np.zeros(n_negatives, dtype=bool)])
     negative = np.concatenate([np.zeros(n, dtype=bool), np.ones(n_negatives, dtype=bool)])
     rules = {
         name: fit_decision(max_prob, knn, correct, negative, score=name, target_precision=target_precision, knn_k=knn_k)

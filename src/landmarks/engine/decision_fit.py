@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from landmarks.data.prepare import PreparedDataset, Sample
-from landmarks.engine.calibration import Retrieved, ValSplit, calibrate
+from landmarks.engine.calibration import ValSplit, calibrate
 from landmarks.engine.checkpoint import Calibration
 from landmarks.engine.config import TrainConfig
 from landmarks.engine.evaluation import SplitPredictions, predict_split
@@ -22,7 +21,6 @@ from landmarks.engine.losses import NEGATIVE
 from landmarks.engine.negatives import NegativeSplit
 from landmarks.engine.runtime import Runtime
 from landmarks.models.classifier import LandmarkClassifier
-from landmarks.retrieval.decision import DecisionRule
 from landmarks.retrieval.index import EmbeddingIndex
 
 
@@ -47,9 +45,10 @@ def calibrate_run(
     calibration = calibrate(
         val.log_probs[cal],
         val.targets[cal],
-        _retrieve(index, model.embed(val.features[cal]).numpy(), config, len(prepared.classes)),
+        model.embed(val.features[cal]).numpy(),
         neg.log_probs,
-        _retrieve(index, model.embed(neg.features).numpy(), config, len(prepared.classes)),
+        model.embed(neg.features).numpy(),
+        index,
         score=config.decision_score,
         target_precision=config.target_precision,
         knn_k=config.knn_k,
@@ -66,15 +65,6 @@ def calibrate_run(
     )
     _, val_acc = nll_and_accuracy(val.log_probs, val.targets)
     return calibration, index, val_acc
-
-
-def _retrieve(index: EmbeddingIndex, embeddings: np.ndarray, config: TrainConfig, num_classes: int) -> Retrieved:
-    if len(embeddings) == 0:
-        return Retrieved(np.zeros(0), np.zeros((0, num_classes)))
-    rule = DecisionRule()
-    found = index.search(embeddings, max(config.knn_k, rule.vote_k))
-    knn = found.similarity[:, min(config.knn_k, found.similarity.shape[1]) - 1]
-    return Retrieved(knn, index.vote(found, num_classes, rule.vote_temperature, k=rule.vote_k))
 
 
 @torch.no_grad()

@@ -97,6 +97,9 @@ def evaluate_checkpoint(
         raise DatasetError(f"{data}: the {split} split has no photos")
     runtime = Runtime.detect()
     model = runtime.prepare(ckpt.build_model())
+    # Negatives are checked before any photo is scored: a bad folder fails at once, not after the split.
+    dataset = {digest: path for path, digest in prepared.digests.items()}
+    negative_samples = [Sample(p.path, -1) for p in collect_negatives(list(negatives), exclude_digests=dataset)]
     predicted = predict_split(model, prepared, split, runtime, tta=tta, progress=progress)
     targets, paths = predicted.targets, predicted.paths
     report = compute_report(
@@ -121,7 +124,6 @@ def evaluate_checkpoint(
     }
     curve = None
     if negatives:
-        negative_samples = [Sample(p.path, -1) for p in collect_negatives(list(negatives))]
         negative_predicted = predict_split(model, prepared, split, runtime, progress=progress, samples=negative_samples)
         shown = decide_split(ckpt, model, predicted)
         negative_shown = decide_split(ckpt, model, negative_predicted)

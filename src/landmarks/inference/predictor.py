@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -119,9 +120,9 @@ class Predictor:
         """The unknown score in use: the checkpoint's, unless another fitted one was asked for."""
         return self._score or self.checkpoint.calibration.score
 
-    @property
+    @functools.cached_property
     def rule(self) -> DecisionRule:
-        """The decision rule of `score` (fitted at training time; see engine/calibration.py)."""
+        """The decision rule of `score` (fitted at training time; see engine/calibration.py); read once."""
         cal = self.checkpoint.calibration
         if self.score == cal.score:
             return cal.rule()
@@ -134,7 +135,7 @@ class Predictor:
     def threshold(self) -> float:
         return self.rule.threshold
 
-    @property
+    @functools.cached_property
     def fitted_without_negatives(self) -> bool:
         negatives = self.checkpoint.calibration.details.get("negatives", {})
         return bool(negatives.get("fitted_without_negatives", True))
