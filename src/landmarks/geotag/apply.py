@@ -40,7 +40,7 @@ from landmarks.geotag.metadata import (
 from landmarks.geotag.recover import recover_writes
 from landmarks.geotag.report import Action, PhotoResult, ReportJournal
 from landmarks.library.db import LibraryDB, PhotoRow
-from landmarks.library.records import ProposalRow, journal_write, set_proposal_status, settle_write
+from landmarks.library.records import ProposalRow, journal_write, note_location, set_proposal_status, settle_write
 
 ESTIMATE_METHOD = "landmarks estimate"
 """GPSProcessingMethod of a written estimate: tells any reader this place was inferred, not measured."""
@@ -296,6 +296,12 @@ def _apply_chunk(
         for p, error, stamp, digest in settled:
             assert p.item.write_id is not None
             settle_write(conn, p.item.write_id, ok=error is None, detail=error, stamp=stamp, digest=digest)
+            if error is None:
+                radius, where = p.proposal.radius_km, (p.proposal.latitude, p.proposal.longitude)
+                error_m = None if radius is None else radius * 1000
+                note_location(
+                    conn, p.photo.id, where, source=str(write), error_m=error_m, in_sidecar=write is WriteMode.XMP
+                )
             p.result.action = Action.WRITTEN if error is None else Action.FAILED
             p.result.detail = error or ""
             if error is not None:

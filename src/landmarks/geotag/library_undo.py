@@ -22,7 +22,7 @@ from landmarks.geotag.recover import recover_writes
 from landmarks.geotag.report import Action, PhotoResult
 from landmarks.geotag.undo import UNDONE, UndoResult, UndoSummary, refusal, undo_rows
 from landmarks.library.db import LibraryDB
-from landmarks.library.records import WriteRow, journal_write, settle_write, writes
+from landmarks.library.records import WriteRow, journal_write, note_location, settle_write, writes
 from landmarks.library.schema import PROPOSAL_KINDS
 
 
@@ -118,3 +118,7 @@ def _settle(db: LibraryDB, chosen: list[WriteRow], restored: list[UndoResult], j
                 stamp, digest = (st.st_size, st.st_mtime_ns), file_digest(target)
             settle_write(conn, write_id, ok=undone, detail=result.detail or str(result.action), stamp=stamp,
                          digest=digest)  # fmt: skip
+            if undone:
+                gps = gps_from_tags(write.previous)
+                note_location(conn, write.photo_id, gps, source="exif" if photo and photo.path == write.target
+                              else "xmp", in_sidecar=bool(photo and photo.path != write.target))  # fmt: skip
