@@ -47,6 +47,10 @@ DbOption = Annotated[
     Path | None,
     typer.Option("--db", metavar="FILE", help="Library index file (default: one per library in the cache folder)."),
 ]
+WaitOption = Annotated[
+    float,
+    typer.Option("--wait", min=0.0, metavar="SECONDS", help="How long to wait for another run on the library."),
+]
 
 
 @app.command("run")
@@ -109,6 +113,7 @@ def geotag(
     no_index: Annotated[
         bool, typer.Option("--no-index", help="Geotag a folder without the library index (no incremental rerun).")
     ] = False,
+    wait: WaitOption = 30.0,
 ) -> None:
     """Recognise the landmark in each photo and write its location into the photo (EXIF GPS + XMP)
     or an XMP sidecar. Every photo gets a line in the report; `--undo REPORT.csv` takes it back.
@@ -135,7 +140,7 @@ def geotag(
                 folder=Path(photos[0]), db=db, checkpoint=checkpoint, device=device, plan_only=plan,
                 plan_csv=plan_csv, min_confidence=min_confidence, write=write, sidecar_name=sidecar_name,
                 recursive=recursive, overwrite_gps=overwrite_gps, report=report, geojson=geojson,
-                batch_size=batch_size,
+                batch_size=batch_size, wait=wait,
             )
         )  # fmt: skip
         return

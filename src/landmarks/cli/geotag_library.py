@@ -15,7 +15,15 @@ from typing import Annotated, Any
 
 import typer
 
-from landmarks.cli.geotag import _MAX_PROBLEM_LINES, DbOption, GeotagUsageError, _default_report, _say_removed, _shown
+from landmarks.cli.geotag import (
+    _MAX_PROBLEM_LINES,
+    DbOption,
+    GeotagUsageError,
+    WaitOption,
+    _default_report,
+    _say_removed,
+    _shown,
+)
 from landmarks.errors import LandmarksError
 from landmarks.geotag.metadata import SidecarName, WriteMode
 
@@ -36,6 +44,7 @@ class LibraryRun:
     report: Path | None
     geojson: Path | None
     batch_size: int
+    wait: float = 30.0
 
 
 class _Bar:
@@ -83,7 +92,7 @@ def run_library(run: LibraryRun) -> None:
         return Predictor.load(checkpoint, device=run.device)
 
     options = PlanOptions(run.min_confidence, run.overwrite_gps, run.recursive, run.batch_size)
-    with open_library(run.folder, run.db) as library:
+    with open_library(run.folder, run.db, lock_timeout=run.wait) as library:
         bar = _Bar("predict")
         try:
             plan = plan_library(library, load, model_id=model_id, options=options, progress=bar, on_total=bar.total)
@@ -167,6 +176,7 @@ def apply(
     report: Annotated[
         Path | None, typer.Option(metavar="FILE.csv", help="Per-photo report, also for --undo (default: cache).")
     ] = None,
+    wait: WaitOption = 30.0,
 ) -> None:
     """Write the accepted proposals: from a reviewed plan CSV (its accept column), or those accepted
     in the index (the review page). A photo deleted, renamed or changed since the plan is skipped."""
@@ -184,7 +194,7 @@ def apply(
         folder = Path(roots.pop())  # type: ignore[arg-type]
     report = report or _default_report()
     check_report_path(report)
-    with open_library(folder, db) as library:
+    with open_library(folder, db, lock_timeout=wait) as library:
         ids: list[int] | None = None
         if plan is not None:
             decided = decide_from_plan(library, lines)
@@ -205,6 +215,7 @@ def undo(
         str | None, typer.Option(metavar="KIND", help="Only proposals of this kind: landmark or estimate.")
     ] = None,
     db: DbOption = None,
+    wait: WaitOption = 30.0,
 ) -> None:
     """Take back what geotag wrote into this library (as its index records), or only --kind estimate.
     A photo whose location changed since is left alone; exits 1 unless every photo is as it was."""
@@ -212,7 +223,7 @@ def undo(
     from landmarks.geotag.undo import UNDONE
     from landmarks.library.db import open_library
 
-    with open_library(folder, db) as library:
+    with open_library(folder, db, lock_timeout=wait) as library:
         summary = undo_library(library, kind=kind)
     _say_removed(summary.temporaries_removed)
     if not summary.results:
