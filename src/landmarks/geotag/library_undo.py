@@ -17,6 +17,7 @@ from pathlib import Path
 
 from landmarks.data.decode import file_digest
 from landmarks.errors import LibraryError
+from landmarks.geotag.apply import ADDED_KEY
 from landmarks.geotag.metadata import gps_from_tags
 from landmarks.geotag.recover import recover_writes
 from landmarks.geotag.report import Action, PhotoResult
@@ -53,6 +54,7 @@ def _row(db: LibraryDB, write: WriteRow) -> PhotoResult:
         file=db.abspath(photo), action=Action.WRITTEN, latitude=gps[0] if gps else None,
         longitude=gps[1] if gps else None, write="exif" if write.target == photo.path else "xmp",
         target=db.abspath(write.target), created=bool(write.created_target), previous=write.previous,
+        added=write.tags.get(ADDED_KEY) or {},
     )  # fmt: skip
 
 
