@@ -47,6 +47,15 @@ DbOption = Annotated[
     Path | None,
     typer.Option("--db", metavar="FILE", help="Library index file (default: one per library in the cache folder)."),
 ]
+TagsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--tags/--no-tags",
+        help="Also add keywords and place names (dc:subject, lr:hierarchicalSubject, IPTC, City, Country, "
+        "Location, CountryCode). Default: on for --write xmp, off for exif.",
+        show_default=False,
+    ),
+]
 WaitOption = Annotated[
     float,
     typer.Option("--wait", min=0.0, metavar="SECONDS", help="How long to wait for another run on the library."),
@@ -114,6 +123,7 @@ def geotag(
         bool, typer.Option("--no-index", help="Geotag a folder without the library index (no incremental rerun).")
     ] = False,
     wait: WaitOption = 30.0,
+    tags: TagsOption = None,
 ) -> None:
     """Recognise the landmark in each photo and write its location into the photo (EXIF GPS + XMP)
     or an XMP sidecar. Every photo gets a line in the report; `--undo REPORT.csv` takes it back.
@@ -140,7 +150,7 @@ def geotag(
                 folder=Path(photos[0]), db=db, checkpoint=checkpoint, device=device, plan_only=plan,
                 plan_csv=plan_csv, min_confidence=min_confidence, write=write, sidecar_name=sidecar_name,
                 recursive=recursive, overwrite_gps=overwrite_gps, report=report, geojson=geojson,
-                batch_size=batch_size, wait=wait,
+                batch_size=batch_size, wait=wait, tags=tags,
             )
         )  # fmt: skip
         return
@@ -171,6 +181,7 @@ def geotag(
         min_confidence=min_confidence,
         dry_run=dry_run,
         overwrite_gps=overwrite_gps,
+        tags=tags,
         batch_size=batch_size,
     )
     with _progress(len(found)) as advance:
