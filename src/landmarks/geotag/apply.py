@@ -160,6 +160,8 @@ def apply_proposals(
         pending.append(_Pending(item, proposal, photo, result))
     skipped = len(items) - len(pending)
     advance(skipped)
+    if not pending:  # nothing to write: no exiftool, no report
+        return ApplyResult(items, None, Counter(str(i.action) for i in items), recovered)
 
     folders = {p.result.file.parent for p in pending}
     journal = ReportJournal(report) if report is not None and pending else None
