@@ -125,8 +125,12 @@ def geotag(
     wait: WaitOption = 30.0,
     tags: TagsOption = None,
 ) -> None:
-    """Recognise the landmark in each photo and write its location into the photo (EXIF GPS + XMP)
-    or an XMP sidecar. Every photo gets a line in the report; `--undo REPORT.csv` takes it back.
+    """Recognise the landmark in each photo and write its location (the default command).
+
+    Into the photo (EXIF GPS + XMP) or an XMP sidecar; `--undo REPORT.csv` takes a run back. One
+    folder is a library: its index makes reruns incremental, `--plan` proposes without writing (then
+    `geotag apply`), and `geotag undo DIR` takes back what the index records. Photos or globs (or
+    --no-index, --dry-run) are geotagged without an index; every photo gets a line in the report.
 
     Photos that already have a location (EXIF or XMP GPS, or an IPTC LocationShown/LocationCreated
     with coordinates) are left alone unless --overwrite-gps. One run (or undo) per folder at a time:

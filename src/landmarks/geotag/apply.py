@@ -41,7 +41,14 @@ from landmarks.geotag.places import IPTC_TYPES, add_places
 from landmarks.geotag.recover import recover_writes
 from landmarks.geotag.report import Action, PhotoResult, ReportJournal
 from landmarks.library.db import LibraryDB, PhotoRow
-from landmarks.library.records import ProposalRow, journal_write, note_location, set_proposal_status, settle_write
+from landmarks.library.records import (
+    ProposalRow,
+    journal_write,
+    note_location,
+    proposals,
+    set_proposal_status,
+    settle_write,
+)
 
 ADDED_KEY = "landmarks:added"
 """In a journaled write's `tags`: the keywords and place names it added (undo takes out only those)."""
@@ -99,8 +106,6 @@ class _Pending:
 
 
 def _selected(db: LibraryDB, proposal_ids: Sequence[int] | None, accepted_only: bool) -> list[ProposalRow]:
-    from landmarks.library.records import proposals
-
     if proposal_ids is None:
         return proposals(db, status="accepted")
     wanted = list(dict.fromkeys(proposal_ids))
