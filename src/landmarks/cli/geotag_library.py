@@ -75,7 +75,7 @@ def run_library(run: LibraryRun) -> None:
     from landmarks.geotag.plan import PlanOptions, model_id_of, plan_library
     from landmarks.geotag.plan_csv import write_plan
     from landmarks.geotag.report import check_report_path, check_writable
-    from landmarks.inference.predictor import resolve_checkpoint
+    from landmarks.inference.resolve import resolve_checkpoint
     from landmarks.library.db import open_library
     from landmarks.library.records import proposals, set_proposal_status
 
