@@ -93,7 +93,7 @@ def run_library(run: LibraryRun) -> None:
 
         return Predictor.load(checkpoint, device=run.device)
 
-    options = PlanOptions(run.min_confidence, run.overwrite_gps, run.recursive, run.batch_size)
+    options = PlanOptions(run.min_confidence, run.overwrite_gps, run.recursive, run.batch_size, scan_progress=True)
     with open_library(run.folder, run.db, lock_timeout=run.wait) as library:
         bar = _Bar("predict")
         try:
@@ -122,11 +122,12 @@ def run_library(run: LibraryRun) -> None:
 def _apply(library: Any, *, proposal_ids: list[int] | None = None, **kwargs: Any) -> None:
     from landmarks.geotag.apply import ApplyAction, apply_proposals
     from landmarks.library.export import export_geojson
+    from landmarks.library.records import proposals
     from landmarks.library.stats import library_stats
 
     geojson = kwargs.pop("geojson", None)
     bar = _Bar("write")
-    bar.total(len(proposal_ids) if proposal_ids is not None else 0)
+    bar.total(len(proposal_ids) if proposal_ids is not None else len(proposals(library, status="accepted")))
     try:
         result = apply_proposals(library, proposal_ids=proposal_ids, progress=bar, **kwargs)
     finally:

@@ -43,6 +43,8 @@ class PlanOptions:
     batch_size: int = 16
     chunk_size: int = 64
     """Photos per predict_many call and per committed transaction."""
+    scan_progress: bool = False
+    """Show the scan's progress bar (on a terminal)."""
 
 
 @dataclass
@@ -77,7 +79,7 @@ def plan_library(
     if not db.writable:
         raise LibraryError(f"the library index {db.path} was opened read-only: a plan records into it")
     recovered = recover_writes(db)
-    scan = scan_library(db.root, db, recursive=options.recursive, progress=False)
+    scan = scan_library(db.root, db, recursive=options.recursive, progress=options.scan_progress)
     summary = PlanSummary(scan, model_id, gallery_id, recovered=recovered)
     todo = [p for p in needs_prediction(db, model_id, gallery_id) if _wanted(p, options)]
     if on_total is not None:
