@@ -169,3 +169,24 @@ def test_tags_through_the_index_are_undone_exactly(library: LibraryDB) -> None:
     tags = exiftool_json(photo)
     assert (tags["XMP-dc:Subject"], tags["IPTC:Keywords"]) == (["holiday"], "travel")
     assert "XMP-photoshop:City" not in tags and "XMP-lr:HierarchicalSubject" not in tags
+
+
+def test_a_photo_changed_while_its_digest_is_checked_is_not_written(
+    library: LibraryDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from landmarks.geotag import apply as apply_module
+
+    pid = _propose(library, "a.jpg")
+    set_proposal_status(library, [pid], "accepted")
+    real = apply_module.file_digest
+
+    def digest_then_edit(path: Path) -> str:
+        digest = real(path)
+        with open(path, "ab") as fh:  # another program appends right after the bytes were hashed
+            fh.write(b"\0")
+        return digest
+
+    monkeypatch.setattr(apply_module, "file_digest", digest_then_edit)
+    (item,) = apply_proposals(library).items
+    assert item.action is ApplyAction.CHANGED
+    assert location_of(library.root / "a.jpg") is None and writes(library) == []

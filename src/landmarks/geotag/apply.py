@@ -103,6 +103,8 @@ class _Pending:
     proposal: ProposalRow
     photo: PhotoRow
     result: PhotoResult
+    stamp: tuple[int, int] | None = None
+    """(size, mtime_ns) of the bytes whose digest was checked: the file must still have it when written."""
 
 
 def _selected(db: LibraryDB, proposal_ids: Sequence[int] | None, accepted_only: bool) -> list[ProposalRow]:
@@ -193,11 +195,14 @@ def _check_file(p: _Pending) -> bool:
         p.item.detail = "the photo is gone (deleted or renamed since the plan): scan and plan again"
         return False
     try:
+        before = os.stat(path)
         digest = file_digest(path)
+        after = os.stat(path)
     except OSError as exc:
         p.item.action, p.item.detail = ApplyAction.UNREADABLE, f"cannot read the photo: {exc.strerror or exc}"
         return False
-    if digest != p.proposal.digest:
+    p.stamp = (after.st_size, after.st_mtime_ns)
+    if digest != p.proposal.digest or p.stamp != (before.st_size, before.st_mtime_ns):
         p.item.action = ApplyAction.CHANGED
         p.item.detail = "the photo's content is not the one proposed for (replaced or edited): plan again"
         return False
@@ -209,6 +214,9 @@ def _settle(p: _Pending, info: FileMetadata, sidecar: FileMetadata | None, write
     item, result = p.item, p.result
     if info.error is not None:
         item.action, item.detail = ApplyAction.UNREADABLE, info.error
+        return False
+    if info.stamp != p.stamp:  # changed between the digest check and now: never write what was not checked
+        item.action, item.detail = ApplyAction.CHANGED, "the photo changed while it was being checked"
         return False
     if write is WriteMode.EXIF and info.file_type not in WRITABLE_TYPES:
         item.action = ApplyAction.UNSUPPORTED
