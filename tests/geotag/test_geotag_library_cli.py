@@ -154,3 +154,38 @@ def test_a_plan_line_edited_beyond_accept_is_refused(
     assert code == 1 and "accept must be yes or no" in err
     code, _, err = _run(monkeypatch, capsys, "geotag", "apply", folder, "--plan", plan, "--accepted-only")
     assert code == 2 and "not both" in err
+
+
+def test_estimates_go_through_the_plan_and_are_undone_alone(
+    folder: Path, tmp_path: Path, model: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from landmarks.library.records import add_proposal
+
+    db, plan = tmp_path / "index.sqlite", tmp_path / "plan.csv"
+    assert (
+        _run(monkeypatch, capsys, "geotag", folder, "--plan", "--plan-csv", tmp_path / "first.csv", "--db", db)[0] == 0
+    )
+    with open_library(folder, db) as library:  # what issue 12's time-based estimates record
+        anchor, cat = library.photo_by_path("eiffel.jpg"), library.photo_by_path("cat.jpg")
+        assert anchor is not None and cat is not None
+        add_proposal(library, cat.id, kind="estimate", latitude=48.86, longitude=2.33, radius_km=1.2,
+                     anchor_photo_id=anchor.id)  # fmt: skip
+        from landmarks.geotag.plan_csv import write_plan
+
+        write_plan(library, plan)
+    rows = list(csv.DictReader(plan.open(newline="")))
+    estimate = next(r for r in rows if r["kind"] == "estimate")
+    assert (estimate["path"], estimate["anchor"], estimate["radius_km"]) == ("cat.jpg", "eiffel.jpg", "1.2")
+    for row in rows:
+        row["accept"] = "y"
+    with open(plan, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    code, out, err = _run(monkeypatch, capsys, "geotag", "apply", "--plan", plan, "--db", db)
+    assert code == 0 and "geotagged 4 of 4" in out, err
+    assert "estimate 1" in out and "landmark 3" in out
+
+    code, out, err = _run(monkeypatch, capsys, "geotag", "undo", folder, "--kind", "estimate", "--db", db)
+    assert code == 0 and "undid 1 of 1" in out, err
+    assert location_of(folder / "cat.jpg") is None and location_of(folder / "eiffel.jpg") is not None
