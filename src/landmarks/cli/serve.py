@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from landmarks.cli.predict import BACKEND_HELP, BackendKind
 from landmarks.errors import LandmarksError
 
 
@@ -25,6 +26,7 @@ def serve(
         typer.Option(min=1, help="Inferences at once (env LANDMARKS_SERVE_MAX_CONCURRENCY; default: 2)."),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    backend: Annotated[BackendKind, typer.Option(case_sensitive=False, help=BACKEND_HELP)] = BackendKind.auto,
 ) -> None:
     """Serve the recognition API (/api/v1/predict, /docs) and the web page at http://HOST:PORT/."""
     import uvicorn
@@ -41,9 +43,9 @@ def serve(
         raise LandmarksError(f"bad serve setting: {exc}") from None
 
     # Load before uvicorn starts, so a missing or broken checkpoint is a one-line error, not a traceback.
-    predictor = Predictor.load(checkpoint)
+    predictor = Predictor.load(checkpoint, backend=backend.value)
     typer.echo(
-        f"landmarks: {len(predictor.classes)} landmarks from {predictor.checkpoint_path}; "
+        f"landmarks: {len(predictor.classes)} landmarks from {predictor.backend.path} ({predictor.backend.name}); "
         f"open http://{settings.host}:{settings.port}/",
         err=True,
     )

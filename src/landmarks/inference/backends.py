@@ -112,7 +112,10 @@ def choose(path: Path, backend: str = "auto") -> tuple[str, Path]:
 
 
 def torch_available() -> bool:
-    return importlib.util.find_spec("torch") is not None
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules["torch"] is None (import blocked)
+        return False
 
 
 def open_backend(path: Path, backend: str = "auto", device: str | None = None) -> Backend:

@@ -82,4 +82,3 @@ class OnnxBackend:
         out = self.session.run(batch, self.outputs)
         # log_probs are already divided by the temperature (in the graph): softmax only renormalises.
         return softmax_probs(out["log_probs"]), out.get("embedding")
-
