@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import select
 import socket
+from types import SimpleNamespace
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -105,15 +106,23 @@ def test_serve_command_builds_the_app_from_options(
 
     fake = FakePredictor(small_catalog)
     fake.checkpoint_path = "model.pt"  # type: ignore[attr-defined]
+    fake.backend = SimpleNamespace(name="onnx fp32", path="model.onnx")  # type: ignore[attr-defined]
     loaded: list[object] = []
     ran: dict = {}
-    monkeypatch.setattr(predictor_module.Predictor, "load", classmethod(lambda cls, ckpt: loaded.append(ckpt) or fake))
+
+    def load(cls: type, ckpt: object, backend: str = "auto") -> FakePredictor:
+        loaded.append((ckpt, backend))
+        return fake
+
+    monkeypatch.setattr(predictor_module.Predictor, "load", classmethod(load))
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.update(app=app, **kw))
     monkeypatch.setenv("LANDMARKS_SERVE_MAX_QUEUE", "3")
 
-    result = CliRunner().invoke(cli, ["serve", "--checkpoint", "model.pt", "--port", "8123", "--max-concurrency", "1"])
+    args = ["serve", "--checkpoint", "model.pt", "--port", "8123", "--max-concurrency", "1", "--backend", "onnx"]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert [str(p) for p in loaded] == ["model.pt"]
+    assert [(str(p), b) for p, b in loaded] == [("model.pt", "onnx")]
+    assert "model.onnx (onnx fp32)" in result.output
     assert (ran["host"], ran["port"]) == ("127.0.0.1", 8123)
     limiter = ran["app"].state.service.limiter
     assert (limiter.max_concurrency, limiter.capacity) == (1, 1 + 3)  # option and environment both count

@@ -88,7 +88,10 @@ def quantize_int8(
     """The int8 model's bytes and a record of how it was made (stored in the export's metadata)."""
     source, prepared, target = workdir / "fp32.onnx", workdir / "prepared.onnx", workdir / "int8.onnx"
     source.write_bytes(fp32)
-    quant_pre_process(str(source), str(prepared))
+    try:
+        quant_pre_process(str(source), str(prepared))
+    except Exception:  # ORT's symbolic shape inference gives up on some graphs (the composite's resize): ONNX's own
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
     reader = PhotoCalibrationReader(photos, pre)
     settings: dict[str, Any] = {
         "quant_format": QuantFormat.QDQ,

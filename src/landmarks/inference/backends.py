@@ -125,8 +125,9 @@ def open_backend(path: Path, backend: str = "auto", device: str | None = None) -
         if device not in (None, "cpu"):
             raise LandmarksError(f"the ONNX backend runs on the CPU; --device {device} needs --backend torch")
         from landmarks.inference.onnx_backend import OnnxBackend
+        from landmarks.settings import get_settings
 
-        return OnnxBackend(file)
+        return OnnxBackend(file, threads=get_settings().num_threads)
     if not torch_available():
         raise MissingTorchError(
             f"{file} has no ONNX export beside it, and running a checkpoint needs torch, which is not installed: "
