@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import select
 import socket
-from types import SimpleNamespace
 from collections.abc import Iterator
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import httpx
@@ -110,8 +111,8 @@ def test_serve_command_builds_the_app_from_options(
     loaded: list[object] = []
     ran: dict = {}
 
-    def load(cls: type, ckpt: object, backend: str = "auto") -> FakePredictor:
-        loaded.append((ckpt, backend))
+    def load(cls: type, ckpt: object, backend: str = "auto", threads: int | None = None) -> FakePredictor:
+        loaded.append((ckpt, backend, threads))
         return fake
 
     monkeypatch.setattr(predictor_module.Predictor, "load", classmethod(load))
@@ -121,7 +122,8 @@ def test_serve_command_builds_the_app_from_options(
     args = ["serve", "--checkpoint", "model.pt", "--port", "8123", "--max-concurrency", "1", "--backend", "onnx"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert [(str(p), b) for p, b in loaded] == [("model.pt", "onnx")]
+    # one inference at a time (--max-concurrency 1): it may use every core
+    assert [(str(p), b, t) for p, b, t in loaded] == [("model.pt", "onnx", os.cpu_count())]
     assert "model.onnx (onnx fp32)" in result.output
     assert (ran["host"], ran["port"]) == ("127.0.0.1", 8123)
     limiter = ran["app"].state.service.limiter

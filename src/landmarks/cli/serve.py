@@ -29,12 +29,15 @@ def serve(
     backend: Annotated[BackendKind, typer.Option(case_sensitive=False, help=BACKEND_HELP)] = BackendKind.auto,
 ) -> None:
     """Serve the recognition API (/api/v1/predict, /docs) and the web page at http://HOST:PORT/."""
+    import os
+
     import uvicorn
     from pydantic import ValidationError
 
     from landmarks.inference.predictor import Predictor
     from landmarks.serve.app import create_app
     from landmarks.serve.settings import ServeSettings
+    from landmarks.settings import get_settings
 
     overrides = {"host": host, "port": port, "max_concurrency": max_concurrency}
     try:  # options given on the command line win over LANDMARKS_SERVE_* variables
@@ -43,7 +46,10 @@ def serve(
         raise LandmarksError(f"bad serve setting: {exc}") from None
 
     # Load before uvicorn starts, so a missing or broken checkpoint is a one-line error, not a traceback.
-    predictor = Predictor.load(checkpoint, backend=backend.value)
+    # Inferences run side by side (max_concurrency): each gets its share of the cores rather than all of
+    # them, since threads of two inferences contending for the same cores spin and wait on each other.
+    threads = get_settings().num_threads or max(1, (os.cpu_count() or 1) // settings.max_concurrency)
+    predictor = Predictor.load(checkpoint, backend=backend.value, threads=threads)
     typer.echo(
         f"landmarks: {len(predictor.classes)} landmarks from {predictor.backend.path} ({predictor.backend.name}); "
         f"open http://{settings.host}:{settings.port}/",

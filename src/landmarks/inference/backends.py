@@ -118,16 +118,21 @@ def torch_available() -> bool:
         return False
 
 
-def open_backend(path: Path, backend: str = "auto", device: str | None = None) -> Backend:
-    """Load the model at `path` (a checkpoint or an export) on the backend `choose` picks."""
+def open_backend(path: Path, backend: str = "auto", device: str | None = None, threads: int | None = None) -> Backend:
+    """Load the model at `path` (a checkpoint or an export) on the backend `choose` picks.
+
+    `threads`: intra-op threads per inference (default: LANDMARKS_NUM_THREADS, else one per core)."""
+    if threads is None:
+        from landmarks.settings import get_settings
+
+        threads = get_settings().num_threads
     kind, file = choose(Path(path), backend)
     if kind == "onnx":
         if device not in (None, "cpu"):
             raise LandmarksError(f"the ONNX backend runs on the CPU; --device {device} needs --backend torch")
         from landmarks.inference.onnx_backend import OnnxBackend
-        from landmarks.settings import get_settings
 
-        return OnnxBackend(file, threads=get_settings().num_threads)
+        return OnnxBackend(file, threads=threads)
     if not torch_available():
         raise MissingTorchError(
             f"{file} has no ONNX export beside it, and running a checkpoint needs torch, which is not installed: "
@@ -135,4 +140,4 @@ def open_backend(path: Path, backend: str = "auto", device: str | None = None) -
         )
     from landmarks.inference.torch_backend import TorchBackend
 
-    return TorchBackend(file, device)
+    return TorchBackend(file, device, threads)

@@ -66,13 +66,16 @@ class Predictor:
         score: str | None = None,
         verify: bool = False,
         backend: str = "auto",
+        threads: int | None = None,
     ) -> None:
-        """`checkpoint`: a `.pt` checkpoint or an `.onnx` export. `backend`: auto, torch or onnx (backends.py)."""
+        """`checkpoint`: a `.pt` checkpoint or an `.onnx` export. `backend`: auto, torch or onnx (backends.py).
+        `threads`: intra-op threads per inference (default: LANDMARKS_NUM_THREADS, else one per core)."""
         self.checkpoint_path = Path(checkpoint)
         self._score = score
         self._verifier: GeometricVerifier | None = GeometricVerifier() if verify else None
         self._device = device
         self._backend_choice = backend
+        self._threads = threads
         self._lock = threading.Lock()
         self._loaded: Backend | None = None
 
@@ -84,12 +87,15 @@ class Predictor:
         score: str | None = None,
         verify: bool = False,
         backend: str = "auto",
+        threads: int | None = None,
     ) -> Predictor:
         """Resolve and load the checkpoint now (errors surface here, not at the first photo).
 
         `verify`: re-rank by geometric verification against the nearest training photos (OpenCV SIFT +
         RANSAC; the `verify` extra): slower, and off by default (README: what it gains and costs)."""
-        predictor = cls(resolve_checkpoint(checkpoint), device, score=score, verify=verify, backend=backend)
+        predictor = cls(
+            resolve_checkpoint(checkpoint), device, score=score, verify=verify, backend=backend, threads=threads
+        )
         predictor._ensure_loaded()
         rule = predictor.rule  # an unknown `score` name fails here, not at the first photo
         if rule.needs_index and predictor.checkpoint.index is None:
@@ -100,7 +106,7 @@ class Predictor:
         if self._loaded is None:
             with self._lock:
                 if self._loaded is None:
-                    self._loaded = open_backend(self.checkpoint_path, self._backend_choice, self._device)
+                    self._loaded = open_backend(self.checkpoint_path, self._backend_choice, self._device, self._threads)
         return self._loaded
 
     # ------------------------------------------------------------------ what callers read

@@ -19,8 +19,10 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, path: Path, device: str | None = None) -> None:
+    def __init__(self, path: Path, device: str | None = None, threads: int | None = None) -> None:
         self.path = Path(path)
+        if threads:
+            torch.set_num_threads(threads)  # process-wide, as torch has it
         self.record: Checkpoint = load_checkpoint(self.path)
         self.runtime = Runtime.detect(device)
         self.model = self.runtime.prepare(self.record.build_model()).eval()
