@@ -241,7 +241,7 @@ def run_checkpoint(checkpoint: Path, args: argparse.Namespace, work: Path, cpu: 
 
         sources = make_sources(work / "sources", min(args.geotag_unique, args.geotag_photos))
     result: dict[str, Any] = {"checkpoint": str(checkpoint), "gmacs_per_photo": round(macs / 1e9, 3), "backends": {}}
-    torch_top: list[str] | None = None
+    tops: dict[str, list[str]] = {}
     for name, path in models.items():
         row: dict[str, Any] = {}
         t = time.perf_counter()
@@ -253,13 +253,11 @@ def run_checkpoint(checkpoint: Path, args: argparse.Namespace, work: Path, cpu: 
         if "cli" in sections:
             row["cli"] = cli(name, path, single_photos[0], args.cli_runs, env)
         if "batch" in sections:
-            row["batch"], top = batch(predictor, batch_photos)
-            if name == "torch":
-                torch_top = top
-            elif torch_top is not None:
-                row["batch"]["top1_agreement_with_torch"] = round(
-                    float(np.mean([a == b for a, b in zip(top, torch_top, strict=True)])), 4
-                )
+            row["batch"], tops[name] = batch(predictor, batch_photos)
+            for other in ("torch", "onnx fp32"):
+                if other != name and other in tops:
+                    same = [a == b for a, b in zip(tops[name], tops[other], strict=True)]
+                    row["batch"][f"top1_agreement_with_{other.replace(' ', '_')}"] = round(float(np.mean(same)), 4)
         if "network" in sections:
             row["network"] = network(predictor, batch_photos, macs, cpu["peak_gmacs"])
         if "geotag" in sections:
