@@ -9,6 +9,8 @@ photos, or `--int8-export FILE` made before by `landmarks export --int8`). Then,
   batch     `predict_many` over proxy44 test (photos/s, top-1 against the folders, agreement with torch)
   network   the network alone on one batch of 16 (photos/s), and what share of the CPU's arithmetic
             peak that is (multiply-accumulates counted on the torch model)
+  threads   ONNX Runtime alone: photos/s of (intra-op threads x batch x runs side by side) = 2x1x1,
+            2x8x1, 1x1x2, 1x8x2: what `serve`'s thread split and (not) batching requests rest on
   geotag    `geotag` of `--geotag-photos` 12-MP JPEGs (photos/s; geotag_speed.py makes them)
   api       `landmarks serve` under `--clients` clients for `--duration` s (load_test.py): requests/s,
             p50/p95, errors, and the server's peak RSS
@@ -37,7 +39,7 @@ import numpy as np
 
 from _common import PROXY44, REPO
 
-SECTIONS = ("single", "cli", "batch", "network", "geotag", "api")
+SECTIONS = ("single", "cli", "batch", "network", "threads", "geotag", "api")
 FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
 MACS_PER_CYCLE = {"fp32 avx512": 32, "fp32 avx2": 16, "int8 avx512_vnni": 128, "int8 amx": 1024}
 """Multiply-accumulates per cycle per core: 2 FMA ports x lanes (fp32), x4 for VNNI's u8*s8 dot products;
@@ -185,6 +187,38 @@ def network(predictor: Any, photos: list[Path], macs: float, peaks: dict[str, fl
         "gmacs_per_s": round(gmacs, 1),
         "share_of_peak": {name: round(gmacs / peak, 4) for name, peak in peaks.items() if peak},
     }
+
+
+def thread_split(path: Path, seconds: float = 6.0) -> dict[str, float]:
+    """photos/s of the export for each (threads, batch, concurrent runs), on a random batch."""
+    import threading
+
+    from landmarks.runtime_onnx.model import OnnxModel
+
+    cores = os.cpu_count() or 1
+    out = {}
+    for threads, size, runners in ((cores, 1, 1), (cores, 8, 1), (1, 1, cores), (1, 8, cores)):
+        model = OnnxModel(path, threads=threads).load()
+        side = model.metadata.preprocessing.image_size
+        x = np.random.default_rng(0).normal(size=(size, 3, side, side)).astype(np.float32)
+        model.run(x)
+        done, stop = [0] * runners, time.perf_counter() + seconds
+
+        def loop(i: int, model: Any = model, x: np.ndarray = x, stop: float = stop, done: list = done) -> None:
+            while time.perf_counter() < stop:
+                model.run(x)
+                done[i] += len(x)
+
+        started = time.perf_counter()
+        workers = [threading.Thread(target=loop, args=(i,)) for i in range(runners)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        out[f"threads {threads} x batch {size} x {runners} side by side"] = round(
+            sum(done) / (time.perf_counter() - started), 1
+        )
+    return out
 
 
 def geotag_rate(predictor: Any, sources: list[Path], work: Path, n: int) -> dict[str, float]:
