@@ -231,7 +231,7 @@ main()
     (tmp_path / "none.jpg").write_bytes(b"")
     done = _run_python(script)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    assert "pip install 'landmarks[train]'" in done.stderr and "no ONNX export beside it" in done.stderr
+    assert "pip install 'landmarks[train]'" in done.stderr and "which has no ONNX export beside it" in done.stderr
     script = script.replace(
         '"predict", ' + repr(str(tmp_path / "none.jpg")) + ', "--checkpoint", ' + repr(str(bare)),
         '"train", "--data", ' + repr(str(tmp_path)) + ', "--out", ' + repr(str(tmp_path / "o")),

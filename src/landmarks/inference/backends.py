@@ -27,6 +27,7 @@ from landmarks.errors import CheckpointError, ExportError, LandmarksError
 from landmarks.retrieval.calibration import Calibration
 from landmarks.retrieval.index import EmbeddingIndex
 from landmarks.runtime_onnx.metadata import export_path_for
+from landmarks.settings import get_settings
 
 BackendName = Literal["auto", "torch", "onnx"]
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
@@ -123,8 +124,6 @@ def open_backend(path: Path, backend: str = "auto", device: str | None = None, t
 
     `threads`: intra-op threads per inference (default: LANDMARKS_NUM_THREADS, else one per core)."""
     if threads is None:
-        from landmarks.settings import get_settings
-
         threads = get_settings().num_threads
     kind, file = choose(Path(path), backend)
     if kind == "onnx":
@@ -134,9 +133,10 @@ def open_backend(path: Path, backend: str = "auto", device: str | None = None, t
 
         return OnnxBackend(file, threads=threads)
     if not torch_available():
+        why = "the torch backend" if backend == "torch" else f"{file}, which has no ONNX export beside it,"
         raise MissingTorchError(
-            f"{file} has no ONNX export beside it, and running a checkpoint needs torch, which is not installed: "
-            f"`landmarks export` it where torch is, or `{TRAIN_EXTRA}`"
+            f"running {why} needs torch, which is not installed: `landmarks export` the checkpoint where torch "
+            f"is, or `{TRAIN_EXTRA}`"
         )
     from landmarks.inference.torch_backend import TorchBackend
 
