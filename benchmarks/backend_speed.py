@@ -322,7 +322,7 @@ def table(results: list[dict[str, Any]]) -> str:
                 return "-" if value is None else str(value)
 
             share = row.get("network", {}).get("share_of_peak", {})
-            share_text = ", ".join(f"{v:.1%} of {k}" for k, v in share.items() if k.startswith(name.split()[-1]))
+            share_text = ", ".join(f"{v:.1%} of {k}" for k, v in share.items() if k.startswith(name.split()[-1])) or "-"
             lines.append(
                 f"| {row['model']} | {name} | {get('single', 'median_ms')} / {get('single', 'p95_ms')} "
                 f"| {get('cli', 'median_s')} | {get('batch', 'photos_per_s')} ({get('batch', 'top1')}, "
