@@ -28,8 +28,8 @@ def fake_model(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
 
     seen: dict[str, object] = {}
 
-    def load(checkpoint: object = None, device: object = None) -> FakePredictor:
-        seen["checkpoint"] = checkpoint
+    def load(checkpoint: object = None, device: object = None, backend: str = "auto") -> FakePredictor:
+        seen["checkpoint"], seen["backend"] = checkpoint, backend
         return FakePredictor({"eiffel.jpg": (EIFFEL, 0.9), "rio.jpg": (CHRIST, 0.4)}, threshold=0.5)
 
     monkeypatch.setattr(predictor_module.Predictor, "load", staticmethod(load))

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from landmarks.cli.predict import BACKEND_HELP, BackendKind
 from landmarks.errors import LandmarksError
 from landmarks.geotag.metadata import SidecarName, WriteMode
 
@@ -70,6 +71,7 @@ def geotag(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 16,
     device: Annotated[str | None, typer.Option(help="torch device for the model (default: auto).")] = None,
+    backend: Annotated[BackendKind, typer.Option(case_sensitive=False, help=BACKEND_HELP)] = BackendKind.auto,
 ) -> None:
     """Recognise the landmark in each photo and write its location into the photo (EXIF GPS + XMP)
     or an XMP sidecar. Every photo gets a line in the report; `--undo REPORT.csv` takes it back.
@@ -103,9 +105,9 @@ def geotag(
     check_report_path(report)
     if geojson is not None:
         check_writable(geojson)
-    from landmarks.inference.predictor import Predictor  # torch: only once the inputs are known good
+    from landmarks.inference.predictor import Predictor  # the model: only once the inputs are known good
 
-    predictor = Predictor.load(checkpoint, device=device)
+    predictor = Predictor.load(checkpoint, device=device, backend=backend.value)
     options = GeotagOptions(
         write=write,
         sidecar_name=sidecar_name,
