@@ -74,14 +74,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(checkpoint: str | None, port: int, log: Path) -> subprocess.Popen:
+def start_server(checkpoint: str | None, port: int, log: Path, backend: str | None = None) -> subprocess.Popen:
     """`landmarks serve` in a child process, its output in `log`."""
     args = [sys.executable, "-c", "from landmarks.cli import main; main()", "serve", "--host", "127.0.0.1"]
     args += ["--port", str(port), "--log-level", "warning"]
     if checkpoint:
         args += ["--checkpoint", checkpoint]
+    if backend:
+        args += ["--backend", backend]
     with log.open("wb") as out:
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident memory so far (VmHWM), in MB; None where /proc does not tell."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
 
 
 def wait_healthy(url: str, server: subprocess.Popen | None, log: Path | None, timeout: float = 180) -> dict:
@@ -152,6 +165,7 @@ def main() -> None:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--checkpoint", help="model to serve (default: LANDMARKS_CHECKPOINT, else last trained)")
     target.add_argument("--url", help="an already running server on loopback, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--backend", choices=["auto", "torch", "onnx"], help="what the started server runs on")
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES, help="folder of photos to send")
     parser.add_argument("--clients", type=int, default=8, help=f"concurrent clients (at most {MAX_CLIENTS})")
     parser.add_argument("--duration", type=float, default=30.0, help=f"seconds measured (<= {MAX_DURATION_S:.0f})")
@@ -172,7 +186,7 @@ def main() -> None:
     else:
         url = f"http://127.0.0.1:{free_port()}"
         log = Path(os.environ.get("TMPDIR", "/tmp")) / f"landmarks-load-{os.getpid()}.log"
-        server = start_server(args.checkpoint, int(urlsplit(url).port or 0), log)
+        server = start_server(args.checkpoint, int(urlsplit(url).port or 0), log, args.backend)
     try:
         health = wait_healthy(url, server, log)
         what = f"{args.clients} clients x {args.duration:.0f} s on {url} ({len(images)} photos)"
@@ -180,6 +194,7 @@ def main() -> None:
         latencies, failures, measured = asyncio.run(
             run_load(url, images, args.clients, args.duration, args.warmup, args.k, args.max_requests)
         )
+        peak = peak_rss_mb(server.pid) if server is not None else None
     finally:
         if server is not None:
             server.terminate()
@@ -202,7 +217,7 @@ def main() -> None:
         requests_per_s=round(ok / measured, 2) if measured > 0 else 0.0,
         latency_ms=summarise(latencies),
         images=len(images),
-        server={key: health[key] for key in ("version", "capacity") if key in health},
+        server={key: health[key] for key in ("version", "capacity") if key in health} | {"peak_rss_mb": peak},
     )
     print(json.dumps(asdict(result), indent=2))
     if args.json:

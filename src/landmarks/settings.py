@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     checkpoint: Path | None = None
     """The checkpoint `predict`, `geotag` and `serve` use when none is given."""
     num_threads: int | None = None
-    """torch intra-op threads; default: torch's own choice (all cores)."""
+    """Intra-op threads of torch and of ONNX Runtime; default: their own choice (all cores)."""
 
 
 def get_settings() -> Settings:

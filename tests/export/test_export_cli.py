@@ -55,3 +55,28 @@ def test_errors_are_one_line(
     assert exited.value.code == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+
+
+def test_train_writes_the_export_beside_the_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers import TINY_CLASSES, make_dataset
+    from landmarks.cli.train import export_beside
+    from landmarks.export import onnx_export
+    from landmarks.inference.predictor import Predictor
+
+    data = make_dataset(tmp_path / "data", TINY_CLASSES[:2], train_per_class=6, test_per_class=1, size=(64, 48))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.onnx").write_bytes(b"an export of an earlier model")
+    (run / "best.int8.onnx").write_bytes(b"an int8 export of an earlier model")
+    args = ["train", "--data", str(data), "--out", str(run), "--model", "scratch", "--epochs", "1"]
+    done = CliRunner().invoke(app, [*args, "--image-size", "48", "--threads", "1"])
+    assert done.exit_code == 0, done.output
+    assert "ONNX export" in done.output and not (run / "best.int8.onnx").exists()
+    assert Predictor.load(run / "best.pt").backend.name == "onnx fp32"  # fresh: its digest matches
+
+    def broken(*args: object, **kwargs: object) -> Path:
+        raise RuntimeError("the exporter\nfell over")
+
+    monkeypatch.setattr(onnx_export, "export_onnx", broken)
+    assert export_beside(run / "best.pt") is None  # the model stands; the stale export does not
+    assert not (run / "best.onnx").exists() and Predictor.load(run / "best.pt").backend.name == "torch"

@@ -33,8 +33,8 @@ def fake_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, obj
     (tmp_path / "m.pt").write_bytes(b"a model")
     monkeypatch.setenv("LANDMARKS_CHECKPOINT", str(tmp_path / "m.pt"))
 
-    def load(checkpoint: object = None, device: object = None) -> FakePredictor:
-        seen["checkpoint"] = checkpoint
+    def load(checkpoint: object = None, device: object = None, backend: str = "auto") -> FakePredictor:
+        seen["checkpoint"], seen["backend"] = checkpoint, backend
         return FakePredictor({"eiffel.jpg": (EIFFEL, 0.9), "rio.jpg": (CHRIST, 0.4)}, threshold=0.5)
 
     monkeypatch.setattr(predictor_module.Predictor, "load", staticmethod(load))

@@ -109,6 +109,7 @@ def test_below_the_threshold_the_answer_is_unknown(
 ) -> None:
     ckpt = load_checkpoint(tiny_checkpoint)
     ckpt.calibration.threshold = 1.01  # nothing is that confident
+    ckpt.calibration.decision.threshold = 1.01  # the rule in use holds its own threshold
     strict = Predictor.load(save_checkpoint(ckpt, tmp_path / "strict.pt"))
     result = strict.predict(photos["16.Eiffel_Tower"], k=3)
     assert result.unknown and len(result.top) == 3  # the top-k is still shown

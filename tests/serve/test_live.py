@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 from collections.abc import Iterator
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import httpx
@@ -105,15 +107,24 @@ def test_serve_command_builds_the_app_from_options(
 
     fake = FakePredictor(small_catalog)
     fake.checkpoint_path = "model.pt"  # type: ignore[attr-defined]
+    fake.backend = SimpleNamespace(name="onnx fp32", path="model.onnx")  # type: ignore[attr-defined]
     loaded: list[object] = []
     ran: dict = {}
-    monkeypatch.setattr(predictor_module.Predictor, "load", classmethod(lambda cls, ckpt: loaded.append(ckpt) or fake))
+
+    def load(cls: type, ckpt: object, backend: str = "auto", threads: int | None = None) -> FakePredictor:
+        loaded.append((ckpt, backend, threads))
+        return fake
+
+    monkeypatch.setattr(predictor_module.Predictor, "load", classmethod(load))
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.update(app=app, **kw))
     monkeypatch.setenv("LANDMARKS_SERVE_MAX_QUEUE", "3")
 
-    result = CliRunner().invoke(cli, ["serve", "--checkpoint", "model.pt", "--port", "8123", "--max-concurrency", "1"])
+    args = ["serve", "--checkpoint", "model.pt", "--port", "8123", "--max-concurrency", "1", "--backend", "onnx"]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert [str(p) for p in loaded] == ["model.pt"]
+    # one inference at a time (--max-concurrency 1): it may use every core
+    assert [(str(p), b, t) for p, b, t in loaded] == [("model.pt", "onnx", os.cpu_count())]
+    assert "model.onnx (onnx fp32)" in result.output
     assert (ran["host"], ran["port"]) == ("127.0.0.1", 8123)
     limiter = ran["app"].state.service.limiter
     assert (limiter.max_concurrency, limiter.capacity) == (1, 1 + 3)  # option and environment both count

@@ -22,6 +22,9 @@ from landmarks.cli import serve as serve_cli
 from landmarks.cli import train as train_cli
 from landmarks.errors import LandmarksError
 
+TRAIN_EXTRA_MODULES = frozenset({"torch", "torchvision", "timm", "torchmetrics", "matplotlib", "onnx"})
+"""What only the `train` extra installs: a command that imports one of them without it says so."""
+
 app = typer.Typer(
     name="landmarks",
     help="Recognise famous landmarks in photos and put photos on the map.",
@@ -67,3 +70,14 @@ def main() -> None:
     except LandmarksError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(exc.exit_code)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing not in TRAIN_EXTRA_MODULES:
+            raise
+        typer.secho(
+            f"error: this command needs {missing}, which is not installed (a light, inference-only install): "
+            "pip install 'landmarks[train]'",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        sys.exit(1)

@@ -16,6 +16,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from landmarks.cli.predict import BACKEND_HELP, BackendKind
 from landmarks.errors import LandmarksError
 from landmarks.geotag.metadata import SidecarName, WriteMode
 
@@ -112,6 +113,7 @@ def geotag(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 16,
     device: Annotated[str | None, typer.Option(help="torch device for the model (default: auto).")] = None,
+    backend: Annotated[BackendKind, typer.Option(case_sensitive=False, help=BACKEND_HELP)] = BackendKind.auto,
     db: DbOption = None,
     plan: Annotated[
         bool, typer.Option("--plan", help="Library: propose locations (index + plan CSV), write no photo.")
@@ -154,7 +156,7 @@ def geotag(
                 folder=Path(photos[0]), db=db, checkpoint=checkpoint, device=device, plan_only=plan,
                 plan_csv=plan_csv, min_confidence=min_confidence, write=write, sidecar_name=sidecar_name,
                 recursive=recursive, overwrite_gps=overwrite_gps, report=report, geojson=geojson,
-                batch_size=batch_size, wait=wait, tags=tags,
+                batch_size=batch_size, wait=wait, tags=tags, backend=backend.value,
             )
         )  # fmt: skip
         return
@@ -176,9 +178,9 @@ def geotag(
     check_report_path(report)
     if geojson is not None:
         check_writable(geojson)
-    from landmarks.inference.predictor import Predictor  # torch: only once the inputs are known good
+    from landmarks.inference.predictor import Predictor  # the model: only once the inputs are known good
 
-    predictor = Predictor.load(checkpoint, device=device)
+    predictor = Predictor.load(checkpoint, device=device, backend=backend.value)
     options = GeotagOptions(
         write=write,
         sidecar_name=sidecar_name,

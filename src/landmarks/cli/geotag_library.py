@@ -47,6 +47,7 @@ class LibraryRun:
     batch_size: int
     wait: float = 30.0
     tags: bool | None = None
+    backend: str = "auto"
 
 
 class _Bar:
@@ -91,7 +92,7 @@ def run_library(run: LibraryRun) -> None:
     def load() -> Any:
         from landmarks.inference.predictor import Predictor  # torch: only when something needs predicting
 
-        return Predictor.load(checkpoint, device=run.device)
+        return Predictor.load(checkpoint, device=run.device, backend=run.backend)
 
     options = PlanOptions(run.min_confidence, run.overwrite_gps, run.recursive, run.batch_size, scan_progress=True)
     with open_library(run.folder, run.db, lock_timeout=run.wait) as library:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,6 +39,17 @@ def echo_prediction(result: Prediction) -> None:
         typer.echo(f"   nearest training photos: {near}")
 
 
+class BackendKind(StrEnum):
+    auto = "auto"
+    torch = "torch"
+    onnx = "onnx"
+
+
+BACKEND_HELP = (
+    "What runs the network: onnx (the export beside the checkpoint, best.onnx; no torch needed), torch, or auto "
+    "(onnx when that export exists). --checkpoint may also name an .onnx export (e.g. best.int8.onnx)."
+)
+
 EXIT_SOME_FAILED = 3
 """Exit status when any input could not be used (0: all answered; 1: could not run; 2: bad usage)."""
 
@@ -61,6 +73,7 @@ def predict(
         ),
     ] = False,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    backend: Annotated[BackendKind, typer.Option(case_sensitive=False, help=BACKEND_HELP)] = BackendKind.auto,
 ) -> None:
     """Recognise the landmark in each photo: name, probability and coordinates of the top-k.
 
@@ -86,7 +99,7 @@ def predict(
     if photos:
         from landmarks.inference.predictor import Predictor
 
-        predictor = Predictor.load(checkpoint, verify=verify)
+        predictor = Predictor.load(checkpoint, verify=verify, backend=backend.value)
         if predictor.fitted_without_negatives:
             typer.secho(
                 "note: this model's unknown decision was fitted without photos of no landmark (train --negatives)",

@@ -34,6 +34,7 @@ def quickstart(
     from landmarks.cli.data import resolve_negatives
     from landmarks.cli.inputs import expand_inputs
     from landmarks.cli.predict import echo_prediction
+    from landmarks.cli.train import export_beside
     from landmarks.data.download import DEFAULT_URL, ensure_dataset
     from landmarks.data.layout import find_dataset_root
     from landmarks.engine.train import TrainConfig, run
@@ -50,6 +51,7 @@ def quickstart(
     negative_dirs, source = resolve_negatives(Path(root), negatives, off=no_negatives, download=True)
     typer.secho("2/4 training the fast transfer model (frozen EfficientNet-Lite features + head)", bold=True)
     result = run(TrainConfig(data=Path(root), out=out, negatives=negative_dirs, negatives_source=source))
+    export_beside(result.best)
     remember_last_model(result.best)
     typer.secho("3/4 test split", bold=True)
     m = result.metrics

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from landmarks.cli.predict import BACKEND_HELP, BackendKind
 from landmarks.errors import LandmarksError
 
 
@@ -25,14 +26,18 @@ def serve(
         typer.Option(min=1, help="Inferences at once (env LANDMARKS_SERVE_MAX_CONCURRENCY; default: 2)."),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    backend: Annotated[BackendKind, typer.Option(case_sensitive=False, help=BACKEND_HELP)] = BackendKind.auto,
 ) -> None:
     """Serve the recognition API (/api/v1/predict, /docs) and the web page at http://HOST:PORT/."""
+    import os
+
     import uvicorn
     from pydantic import ValidationError
 
     from landmarks.inference.predictor import Predictor
     from landmarks.serve.app import create_app
     from landmarks.serve.settings import ServeSettings
+    from landmarks.settings import get_settings
 
     overrides = {"host": host, "port": port, "max_concurrency": max_concurrency}
     try:  # options given on the command line win over LANDMARKS_SERVE_* variables
@@ -41,9 +46,12 @@ def serve(
         raise LandmarksError(f"bad serve setting: {exc}") from None
 
     # Load before uvicorn starts, so a missing or broken checkpoint is a one-line error, not a traceback.
-    predictor = Predictor.load(checkpoint)
+    # Inferences run side by side (max_concurrency): each gets its share of the cores rather than all of
+    # them, since threads of two inferences contending for the same cores spin and wait on each other.
+    threads = get_settings().num_threads or max(1, (os.cpu_count() or 1) // settings.max_concurrency)
+    predictor = Predictor.load(checkpoint, backend=backend.value, threads=threads)
     typer.echo(
-        f"landmarks: {len(predictor.classes)} landmarks from {predictor.checkpoint_path}; "
+        f"landmarks: {len(predictor.classes)} landmarks from {predictor.backend.path} ({predictor.backend.name}); "
         f"open http://{settings.host}:{settings.port}/",
         err=True,
     )

@@ -12,6 +12,31 @@ import typer
 from landmarks.cli.data import resolve_data_folder, resolve_negatives
 
 
+def export_beside(best: Path) -> Path | None:
+    """Write the fp32 ONNX export beside a freshly trained `best.pt`, where predict/geotag/serve find it.
+
+    An int8 export left there by an earlier run no longer matches the new checkpoint: it is removed
+    (`landmarks export --int8` makes a new one). When the export fails, training's result stands: the
+    stale fp32 export goes too (so `--backend auto` runs the new checkpoint on torch) and the user is told.
+    """
+    from landmarks.export.onnx_export import export_onnx
+    from landmarks.runtime_onnx.metadata import export_path_for
+
+    stale_int8 = export_path_for(best, int8=True)
+    if stale_int8.exists():
+        stale_int8.unlink()
+        typer.secho(f"removed {stale_int8}: it was exported from the previous model", err=True)
+    try:
+        path = export_onnx(best)
+    except Exception as exc:  # the trained model stands whatever the exporter does; say why there is no export
+        export_path_for(best).unlink(missing_ok=True)
+        reason = " ".join(str(exc).split())[:300]
+        typer.secho(f"warning: no ONNX export written ({reason}); predict will run on torch", fg="yellow", err=True)
+        return None
+    typer.echo(f"ONNX export: {path} (predict, geotag and serve use it; --backend torch for the checkpoint)")
+    return path
+
+
 class ModelKind(StrEnum):
     scratch = "scratch"
     transfer = "transfer"
@@ -74,6 +99,9 @@ def train(
     outlier_weight: Annotated[
         float, typer.Option(min=0.0, help="Frozen mode: outlier exposure on half the negatives (0 = off).")
     ] = 0.0,
+    export: Annotated[
+        bool, typer.Option("--export/--no-export", help="Write the fp32 ONNX export beside best.pt (best.onnx).")
+    ] = True,
 ) -> None:
     """Train a landmark classifier; the defaults are the best measured recipe."""
     from landmarks.engine.train import TrainConfig, run
@@ -112,6 +140,8 @@ def train(
             device=device,
         )
     )
+    if export:
+        export_beside(result.best)
     remember_last_model(result.best)  # the default model of `landmarks predict` from now on
 
 

@@ -18,34 +18,13 @@ from landmarks.atomic import atomic_open
 from landmarks.catalog import Landmark
 from landmarks.errors import CheckpointError
 from landmarks.models.classifier import LandmarkClassifier, ModelConfig, create_model
-from landmarks.retrieval.decision import DecisionRule
+from landmarks.retrieval.calibration import Calibration
 from landmarks.retrieval.index import EmbeddingIndex
 
 FORMAT = "landmarks-checkpoint"
 FORMAT_VERSION = 2
 """2: the decision rule and the retrieval index of the training photos. Version 1 files still load (their
 threshold becomes a max-softmax rule, and they have no index)."""
-
-
-@dataclass
-class Calibration:
-    """Temperature scaling + the threshold below which a photo is "not one of our landmarks"."""
-
-    temperature: float = 1.0
-    threshold: float = 0.0
-    score: str = "max_softmax"
-    """Which confidence score `threshold` applies to (the decision rule's)."""
-    decision: DecisionRule | None = None
-    """The unknown decision: score, weights, threshold and what it was fitted on."""
-    details: dict[str, Any] = field(default_factory=dict)
-    """How it was fitted, including every score's rule (`alternatives`)."""
-
-    def rule(self) -> DecisionRule:
-        """The decision rule in use (one made from `score` and `threshold` for version-1 checkpoints)."""
-        if self.decision is not None:
-            return self.decision
-        threshold = self.details.get("thresholds", {}).get("max_softmax", self.threshold)
-        return DecisionRule(score="max_softmax", threshold=float(threshold), fitted={"legacy": True})
 
 
 @dataclass
@@ -83,13 +62,7 @@ def save_checkpoint(ckpt: Checkpoint, path: Path) -> Path:
         "state_dict": {k: v.detach().cpu() for k, v in ckpt.state_dict.items()},
         "classes": list(ckpt.classes),
         "landmarks": [lm.to_dict() for lm in ckpt.landmarks],
-        "calibration": {
-            "temperature": float(ckpt.calibration.temperature),
-            "threshold": float(ckpt.calibration.threshold),
-            "score": ckpt.calibration.score,
-            "decision": ckpt.calibration.decision.to_dict() if ckpt.calibration.decision else None,
-            "details": ckpt.calibration.details,
-        },
+        "calibration": ckpt.calibration.to_dict(),
         "index": ckpt.index.to_dict() if ckpt.index is not None else None,
         "train_config": ckpt.train_config,
         "metrics": ckpt.metrics,
@@ -129,13 +102,7 @@ def load_checkpoint(path: Path | str) -> Checkpoint:
             state_dict=raw["state_dict"],
             classes=list(raw["classes"]),
             landmarks=[Landmark.from_dict(d) for d in raw["landmarks"]],
-            calibration=Calibration(
-                temperature=float(cal.get("temperature", 1.0)),
-                threshold=float(cal.get("threshold", 0.0)),
-                score=str(cal.get("score", "max_softmax")),
-                decision=DecisionRule.from_dict(cal["decision"]) if cal.get("decision") else None,
-                details=dict(cal.get("details", {})),
-            ),
+            calibration=Calibration.from_dict(cal),
             index=EmbeddingIndex.from_dict(raw["index"]) if raw.get("index") else None,
             train_config=dict(raw.get("train_config", {})),
             metrics=dict(raw.get("metrics", {})),

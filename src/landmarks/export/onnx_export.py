@@ -7,8 +7,9 @@ opset 18). Switch when the legacy one is removed from torch.
 
 The graph takes `image` float32 [N, 3, S, S] (N dynamic) and returns `log_probs` (log-softmax of the
 head's output divided by the temperature: the calibrated probabilities' logarithm), `features` (the
-pooled backbone features the head consumes), `embedding` when the model has `embed(features)`, and
-(the decision and the retrieval index of the checkpoint are applied in numpy: phase 2).
+pooled backbone features the head consumes) and `embedding` when the model has `embed(features)`.
+The decision rule and the retrieval index travel in the metadata and are applied in numpy by the
+predictor, as for the torch backend.
 """
 
 from __future__ import annotations
@@ -30,13 +31,16 @@ from landmarks.atomic import atomic_write_bytes
 from landmarks.engine.checkpoint import Checkpoint, load_checkpoint
 from landmarks.errors import ExportError
 from landmarks.runtime_onnx.metadata import (
+    INDEX_KEY,
     INPUT,
     METADATA_KEY,
     CalibrationInfo,
     ExportMetadata,
     Preprocessing,
+    encode_index,
     export_path_for,
     file_sha256,
+    text_sha256,
 )
 
 PARITY_TOLERANCE = 1e-3
@@ -91,10 +95,22 @@ def preprocessing_of(ckpt: Checkpoint) -> Preprocessing:
     return Preprocessing.for_model(cfg.image_size, cfg.crop_pct, cfg.mean, cfg.std)
 
 
+def index_text(ckpt: Checkpoint) -> str | None:
+    """The checkpoint's retrieval index as the export stores it (None without one)."""
+    return encode_index(ckpt.index.to_dict()) if ckpt.index is not None else None
+
+
 def build_metadata(
-    ckpt: Checkpoint, checkpoint: Path, digest: str, outputs: list[str], precision: str, quantization: dict
+    ckpt: Checkpoint,
+    checkpoint: Path,
+    digest: str,
+    outputs: list[str],
+    precision: str,
+    quantization: dict,
+    index: str | None = None,
 ) -> ExportMetadata:
     cal = ckpt.calibration
+    decision = cal.decision.to_dict() if cal.decision is not None else None
     return ExportMetadata(
         package_version=__version__,
         checkpoint_name=checkpoint.name,
@@ -102,11 +118,15 @@ def build_metadata(
         classes=list(ckpt.classes),
         landmarks=[lm.to_dict() for lm in ckpt.landmarks],
         preprocessing=preprocessing_of(ckpt),
-        calibration=CalibrationInfo(float(cal.temperature), float(cal.threshold), cal.score, dict(cal.details)),
+        calibration=CalibrationInfo(
+            float(cal.temperature), float(cal.threshold), cal.score, dict(cal.details), decision=decision
+        ),
         model=ckpt.model.to_dict(),
         precision=precision,  # type: ignore[arg-type]
         outputs=outputs,
         quantization=quantization,
+        dataset=dict(ckpt.extra.get("dataset", {})),
+        index_sha256=text_sha256(index) if index is not None else None,
     )
 
 
@@ -134,15 +154,17 @@ def trace_to_onnx(graph: InferenceGraph, image_size: int, opset: int) -> bytes:
     return buffer.getvalue()
 
 
-def with_metadata(model_bytes: bytes, meta: ExportMetadata) -> bytes:
-    """The model with `meta` in its metadata_props, checked by onnx.checker."""
+def with_metadata(model_bytes: bytes, meta: ExportMetadata, index: str | None = None) -> bytes:
+    """The model with `meta` (and the retrieval index) in its metadata_props, checked by onnx.checker."""
     import onnx
 
     proto = onnx.load_from_string(model_bytes)
-    kept = [p for p in proto.metadata_props if p.key != METADATA_KEY]
+    kept = [p for p in proto.metadata_props if p.key not in (METADATA_KEY, INDEX_KEY)]
     del proto.metadata_props[:]
     proto.metadata_props.extend(kept)
     proto.metadata_props.add(key=METADATA_KEY, value=meta.to_json())
+    if index is not None:
+        proto.metadata_props.add(key=INDEX_KEY, value=index)
     proto.producer_name, proto.producer_version = "landmarks", __version__
     try:
         onnx.checker.check_model(proto, full_check=True)
@@ -213,13 +235,14 @@ def export_onnx(
     pre = preprocessing_of(ckpt)
     fp32 = trace_to_onnx(graph, pre.image_size, opset)
     check_parity(graph, fp32, pre.image_size)
+    index = index_text(ckpt)
     if not int8:
-        meta = build_metadata(ckpt, checkpoint, digest, graph.output_names, "fp32", {})
-        return _write(out, with_metadata(fp32, meta))
+        meta = build_metadata(ckpt, checkpoint, digest, graph.output_names, "fp32", {}, index)
+        return _write(out, with_metadata(fp32, meta, index))
 
     from landmarks.export.quantize import quantize_int8
 
     with tempfile.TemporaryDirectory(prefix="landmarks-int8-") as tmp:
         quantized, quantization = quantize_int8(fp32, Path(tmp), calibration_photos, pre)
-    meta = build_metadata(ckpt, checkpoint, digest, graph.output_names, "int8", quantization)
-    return _write(out, with_metadata(quantized, meta))
+    meta = build_metadata(ckpt, checkpoint, digest, graph.output_names, "int8", quantization, index)
+    return _write(out, with_metadata(quantized, meta, index))

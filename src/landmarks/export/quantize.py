@@ -88,7 +88,9 @@ def quantize_int8(
     """The int8 model's bytes and a record of how it was made (stored in the export's metadata)."""
     source, prepared, target = workdir / "fp32.onnx", workdir / "prepared.onnx", workdir / "int8.onnx"
     source.write_bytes(fp32)
-    quant_pre_process(str(source), str(prepared))
+    # ONNX's own shape inference, not ORT's symbolic one: that gives up on the Lite0+Lite2 composite (its
+    # resize) and then dumps its half-inferred model into the current directory.
+    quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
     reader = PhotoCalibrationReader(photos, pre)
     settings: dict[str, Any] = {
         "quant_format": QuantFormat.QDQ,

@@ -2,7 +2,9 @@
 
 `Predictor` follows the InferenceModel pattern of Immich's ML service: construction is cheap, the
 model loads once (lazily, thread-safe) and is reused for every call; photos are decoded once, in
-parallel threads (Pillow releases the GIL), and run through the network in batches.
+parallel threads (Pillow releases the GIL), and run through the network in batches. The network runs
+on a backend (`backends.py`): the ONNX export beside the checkpoint when there is one (no torch
+imported), else torch.
 """
 
 from __future__ import annotations
@@ -17,16 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from landmarks.catalog import Landmark
 from landmarks.data.images import load_rgb
-from landmarks.data.transforms import EvalPreset
-from landmarks.engine.calibration import calibrated_probs
-from landmarks.engine.checkpoint import Checkpoint, load_checkpoint
-from landmarks.engine.runtime import Runtime
 from landmarks.errors import CheckpointError, LandmarksError
+from landmarks.inference.backends import Backend, open_backend
 from landmarks.inference.resolve import resolve_checkpoint
 from landmarks.inference.types import Guess, Neighbour, Prediction
 from landmarks.inference.verify import GeometricVerifier
@@ -45,14 +43,24 @@ class Predictor:
     """A loaded model plus its preprocessing, calibration and catalog."""
 
     def __init__(
-        self, checkpoint: Path | str, device: str | None = None, score: str | None = None, verify: bool = False
+        self,
+        checkpoint: Path | str,
+        device: str | None = None,
+        score: str | None = None,
+        verify: bool = False,
+        backend: str = "auto",
+        threads: int | None = None,
     ) -> None:
+        """`checkpoint`: a `.pt` checkpoint or an `.onnx` export. `backend`: auto, torch or onnx (backends.py).
+        `threads`: intra-op threads per inference (default: LANDMARKS_NUM_THREADS, else one per core)."""
         self.checkpoint_path = Path(checkpoint)
         self._score = score
         self._verifier: GeometricVerifier | None = GeometricVerifier() if verify else None
         self._device = device
+        self._backend_choice = backend
+        self._threads = threads
         self._lock = threading.Lock()
-        self._loaded: tuple[Checkpoint, torch.nn.Module, Any, Runtime] | None = None
+        self._loaded: Backend | None = None
 
     @classmethod
     def load(
@@ -61,34 +69,40 @@ class Predictor:
         device: str | None = None,
         score: str | None = None,
         verify: bool = False,
+        backend: str = "auto",
+        threads: int | None = None,
     ) -> Predictor:
         """Resolve and load the checkpoint now (errors surface here, not at the first photo).
 
         `verify`: re-rank by geometric verification against the nearest training photos (OpenCV SIFT +
         RANSAC; the `verify` extra): slower, and off by default (README: what it gains and costs)."""
-        predictor = cls(resolve_checkpoint(checkpoint), device, score=score, verify=verify)
+        predictor = cls(
+            resolve_checkpoint(checkpoint), device, score=score, verify=verify, backend=backend, threads=threads
+        )
         predictor._ensure_loaded()
         rule = predictor.rule  # an unknown `score` name fails here, not at the first photo
         if rule.needs_index and predictor.checkpoint.index is None:
             raise CheckpointError(f"{predictor.checkpoint_path} has no retrieval index for the {rule.score!r} decision")
         return predictor
 
-    def _ensure_loaded(self) -> tuple[Checkpoint, torch.nn.Module, Any, Runtime]:
+    def _ensure_loaded(self) -> Backend:
         if self._loaded is None:
             with self._lock:
                 if self._loaded is None:
-                    ckpt = load_checkpoint(self.checkpoint_path)
-                    runtime = Runtime.detect(self._device)
-                    model = runtime.prepare(ckpt.build_model()).eval()
-                    cfg = ckpt.model
-                    transform = EvalPreset(cfg.image_size, cfg.mean, cfg.std, crop_pct=cfg.crop_pct)
-                    self._loaded = (ckpt, model, transform, runtime)
+                    self._loaded = open_backend(self.checkpoint_path, self._backend_choice, self._device, self._threads)
         return self._loaded
 
     # ------------------------------------------------------------------ what callers read
     @property
-    def checkpoint(self) -> Checkpoint:
-        return self._ensure_loaded()[0]
+    def backend(self) -> Backend:
+        """What runs the network (`.name`: torch, onnx fp32, onnx int8) and the file it came from (`.path`)."""
+        return self._ensure_loaded()
+
+    @property
+    def checkpoint(self) -> Any:
+        """The model's record (a `Checkpoint`, or a `ModelRecord` read from an export): classes, landmarks,
+        calibration, index, extra, model."""
+        return self._ensure_loaded().record
 
     @property
     def classes(self) -> list[str]:
@@ -162,7 +176,7 @@ class Predictor:
         sources: Sequence[str] | None = None,
     ) -> list[Prediction | LandmarksError]:
         """One entry per input, in order: a Prediction, or the error that made that photo unusable."""
-        _, _, transform, _ = self._ensure_loaded()
+        backend = self._ensure_loaded()
         k = self._check_k(k)
         names = list(sources) if sources is not None else [_describe(img) for img in images]
         results: list[Prediction | LandmarksError | None] = [None] * len(images)
@@ -172,41 +186,33 @@ class Predictor:
         with pool or contextlib.nullcontext():
             for start in range(0, len(images), batch_size):
                 chunk = list(range(start, min(start + batch_size, len(images))))
-                decoded = list(mapper(lambda i: self._decode(images[i], transform), chunk))
+                decoded = list(mapper(lambda i: self._decode(images[i], backend), chunk))
                 good = [(i, d) for i, d in zip(chunk, decoded, strict=True) if not isinstance(d, LandmarksError)]
                 for i, d in zip(chunk, decoded, strict=True):
                     if isinstance(d, LandmarksError):
                         results[i] = d
                 if good:
-                    scored = self._scored(torch.stack([tensor for _, (_, tensor) in good]))
+                    scored = self._scored(backend.run([tensor for _, (_, tensor) in good]))
                     for row, (i, (pil, _)) in enumerate(good):
                         prediction = self._to_prediction(scored, row, k, names[i])
                         results[i] = self._verified(prediction, pil) if self._verifier else prediction
         return [r for r in results if r is not None]
 
-    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        """Calibrated class probabilities [N, C] for already-transformed image tensors."""
-        return self._probabilities(images)
+    def probabilities(self, prepared: Sequence[Any]) -> np.ndarray:
+        """The probabilities shown [N, C] (float32) for photos already prepared by the backend
+        (`predictor.backend.prepare(image)`)."""
+        return self._scored(self._ensure_loaded().run(list(prepared))).probs.astype(np.float32)
 
-    @torch.inference_mode()
-    def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self._scored(batch).probs.astype(np.float32))
+    def _scored(self, outputs: tuple[np.ndarray, np.ndarray | None]) -> Decided:
+        """The network's calibrated probabilities and embeddings of a batch, through the decision: the
+        probabilities shown, the nearest training photos and the decision's confidence."""
+        probs, embeddings = outputs
+        return decide(self.rule, probs, embeddings, self.checkpoint.index, shown=NEIGHBOURS_SHOWN)
 
-    @torch.inference_mode()
-    def _scored(self, batch: torch.Tensor) -> Decided:
-        """Calibrated probabilities, the nearest training photos and the decision's confidence of a batch."""
-        ckpt, model, _, runtime = self._ensure_loaded()
-        with runtime.autocast():
-            features = model.forward_features(runtime.to_input(batch))
-            log_probs = model.forward_head(features).float().cpu()
-        probs = calibrated_probs(log_probs, ckpt.calibration.temperature).numpy()
-        embeddings = model.embed(features).cpu().numpy() if ckpt.index is not None else None
-        return decide(self.rule, probs, embeddings, ckpt.index, shown=NEIGHBOURS_SHOWN)
-
-    def _decode(self, image: ImageInput, transform: Any) -> tuple[Image.Image, torch.Tensor] | LandmarksError:
+    def _decode(self, image: ImageInput, backend: Backend) -> tuple[Image.Image, Any] | LandmarksError:
         try:
             pil = load_rgb(image, min_side=self.decode_min_side)
-            return pil, transform(pil)
+            return pil, backend.prepare(pil)
         except LandmarksError as exc:
             return exc
 
@@ -238,7 +244,8 @@ class Predictor:
 
     def _to_prediction(self, scored: Decided, row: int, k: int, source: str) -> Prediction:
         ckpt = self.checkpoint
-        top_p, top_i = torch.from_numpy(scored.probs[row]).topk(k)
+        top_i = np.argsort(-scored.probs[row], kind="stable")[:k]
+        top_p = scored.probs[row][top_i]
         guesses = []
         for rank, (p, i) in enumerate(zip(top_p.tolist(), top_i.tolist(), strict=True), start=1):
             probability = min(1.0, max(0.0, float(p)))

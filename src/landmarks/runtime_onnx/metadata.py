@@ -1,13 +1,16 @@
 """What an ONNX export records about itself, stored as one JSON document in the model's `metadata_props`.
 
 Why in the file: an export travels alone (a server may have no checkpoint beside it), so it carries
-everything inference needs (classes, landmarks, preprocessing, calibration) and the SHA-256 of the
-checkpoint it was made from, so it can never be paired with another checkpoint's metadata.
+everything inference needs (classes, landmarks, preprocessing, calibration with its decision rule,
+and the retrieval index of the training photos) and the SHA-256 of the checkpoint it was made from,
+so it can never be paired with another checkpoint's metadata. The index is large, so it sits under a
+key of its own (`INDEX_KEY`, base64 of its bytes) whose SHA-256 the main document records.
 Standard library only: both the exporter (torch side) and the runtime (no torch) use it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -17,9 +20,13 @@ from typing import Any, Literal
 from landmarks.errors import ExportError
 
 FORMAT = "landmarks-onnx"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the decision rule, the retrieval index and the dataset's root. Version 1 exports still load, but
+the predictor needs version 2 (`landmarks export` again)."""
 METADATA_KEY = "landmarks"
 """The `metadata_props` key holding the JSON document."""
+INDEX_KEY = "landmarks.index"
+"""The `metadata_props` key holding the retrieval index (JSON, embeddings as base64)."""
 
 INPUT = "image"
 """float32 [N, 3, image_size, image_size], normalised as `Preprocessing` says."""
@@ -99,6 +106,8 @@ class CalibrationInfo:
     threshold: float
     score: str
     details: dict[str, Any] = field(default_factory=dict)
+    decision: dict[str, Any] | None = None
+    """The checkpoint's `DecisionRule.to_dict()` (None in version-1 exports and for legacy checkpoints)."""
 
     def threshold_for(self, score: str | None = None) -> float:
         """The unknown threshold of `score` (default: the checkpoint's own score)."""
@@ -127,6 +136,10 @@ class ExportMetadata:
     outputs: list[str]
     quantization: dict[str, Any] = field(default_factory=dict)
     """int8 only: how it was quantized and calibrated."""
+    dataset: dict[str, Any] = field(default_factory=dict)
+    """The checkpoint's `extra["dataset"]` (its root: where the neighbours' photos are, when at hand)."""
+    index_sha256: str | None = None
+    """SHA-256 of the `INDEX_KEY` document; None when the checkpoint has no retrieval index."""
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -163,6 +176,8 @@ class ExportMetadata:
                 precision=precision,
                 outputs=[str(o) for o in d["outputs"]],
                 quantization=dict(d.get("quantization", {})),
+                dataset=dict(d.get("dataset", {})),
+                index_sha256=str(d["index_sha256"]) if d.get("index_sha256") else None,
                 format=FORMAT,
                 format_version=int(d["format_version"]),
             )
@@ -176,3 +191,26 @@ class ExportMetadata:
         if missing:
             raise ExportError(f"{source}: damaged landmarks metadata (no {', '.join(missing)} output)")
         return meta
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def encode_index(index: dict[str, Any]) -> str:
+    """`EmbeddingIndex.to_dict()` as one JSON document (its embedding bytes as base64)."""
+    plain = dict(index)
+    plain["embeddings"] = base64.b64encode(bytes(index["embeddings"])).decode("ascii")
+    return json.dumps(plain, sort_keys=True)
+
+
+def decode_index(text: str, expected_sha256: str | None, source: str = "the export") -> dict[str, Any]:
+    """The `EmbeddingIndex.to_dict()` stored by `encode_index`, refused unless its SHA-256 is the recorded one."""
+    if expected_sha256 is None or text_sha256(text) != expected_sha256:
+        raise ExportError(f"{source}: its retrieval index does not match its metadata (damaged or edited export)")
+    try:
+        d = json.loads(text)
+        d["embeddings"] = base64.b64decode(d["embeddings"], validate=True)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ExportError(f"{source}: damaged retrieval index ({exc})") from None
+    return d

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from landmarks.errors import ExportError
-from landmarks.runtime_onnx.metadata import INPUT, METADATA_KEY, ExportMetadata, file_sha256
+from landmarks.runtime_onnx.metadata import INDEX_KEY, INPUT, METADATA_KEY, ExportMetadata, decode_index, file_sha256
 
 
 def _one_line(exc: BaseException, limit: int = 300) -> str:
@@ -44,6 +44,7 @@ class OnnxModel:
         self.providers = providers or ["CPUExecutionProvider"]
         self._lock = threading.Lock()
         self._loaded: tuple[Any, ExportMetadata] | None = None
+        self._index_text: str | None = None
 
     def __repr__(self) -> str:
         return f"OnnxModel({str(self.path)!r}, loaded={self._loaded is not None})"
@@ -56,6 +57,23 @@ class OnnxModel:
     @property
     def outputs(self) -> list[str]:
         return [o.name for o in self._ensure_loaded()[0].get_outputs()]
+
+    def output_shape(self, name: str) -> list[int | str]:
+        """The declared shape of output `name` (symbolic dimensions as strings)."""
+        for output in self._ensure_loaded()[0].get_outputs():
+            if output.name == name:
+                return list(output.shape)
+        raise KeyError(name)
+
+    def index_document(self) -> dict[str, Any] | None:
+        """The retrieval index the export carries (`EmbeddingIndex.to_dict()`), checked against its digest;
+        None when the checkpoint had none."""
+        meta = self.metadata
+        if meta.index_sha256 is None:
+            return None
+        if self._index_text is None:
+            raise ExportError(f"{self.path}: its metadata records a retrieval index that the file lacks")
+        return decode_index(self._index_text, meta.index_sha256, source=str(self.path))
 
     def load(self) -> OnnxModel:
         """Load now, so that errors surface here rather than at the first photo."""
@@ -109,7 +127,9 @@ class OnnxModel:
             ) from None
 
     def _read_metadata(self, session: Any) -> ExportMetadata:
-        text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        props = session.get_modelmeta().custom_metadata_map
+        text = props.get(METADATA_KEY)
+        self._index_text = props.get(INDEX_KEY)
         if not text:
             raise ExportError(
                 f"{self.path} is an ONNX model but not a landmarks export (it has no landmarks metadata); "
