@@ -196,3 +196,11 @@ def test_options_must_be_positive() -> None:
         EstimateOptions(speed_kmh=0)
     with pytest.raises(ValueError, match="window_s"):
         EstimateOptions(window_s=math.nan)
+
+
+def test_anchors_hours_apart_never_dispute_each_other() -> None:
+    # Paris in the morning, Agra after a nine-hour flight: each places the photos around it
+    shots = [shot(1, 0), shot(2, 10), shot(3, 540), shot(4, 545)]
+    out = by_id(estimate(shots, {1: anchor(1), 3: anchor(3, AGRA, landmark="Taj Mahal")}, NOW))
+    assert isinstance(out[2], Estimate) and out[2].anchor_id == 1
+    assert isinstance(out[4], Estimate) and out[4].anchor_id == 3

@@ -211,7 +211,9 @@ def _screen_anchors(
     landmark, most likely); return the rest, the disputes left among neighbours, and the dropped."""
 
     def clash(x: tuple[Shot, Anchor], y: tuple[Shot, Anchor]) -> bool:
-        return needed_kmh(x[1], y[1], abs(gap_s(x[0], y[0]))) > options.max_travel_kmh
+        # anchors further apart than two windows never place one photo together: a flight between is no clash
+        seconds = abs(gap_s(x[0], y[0]))
+        return seconds <= 2 * options.window_s and needed_kmh(x[1], y[1], seconds) > options.max_travel_kmh
 
     ordered = sorted(entries, key=lambda e: (e[0].local_s, e[1].photo_id))
     dropped: list[NoEstimate] = []
