@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import sys
 from pathlib import Path
 
 import pytest
 from library_helpers import tagged_photo
 
+from landmarks.cli import main
 from landmarks.library.db import LibraryDB, open_library
 from landmarks.library.nearby import plan_estimates
 from landmarks.library.records import add_proposal, proposals, set_proposal_status
@@ -27,7 +30,8 @@ def _gps(lat: float, lon: float, error_m: float | None = None) -> tuple[str, ...
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> LibraryDB:
+def trip(tmp_path: Path) -> Path:
+    """Seven photos of two cameras: a landmark photo, its neighbours in time, a phone with GPS, no-time."""
     root = tmp_path / "trip"
     photos = {
         "a_tower.jpg": CAMERA + _when("10:00:00"),  # the landmark photo
@@ -40,11 +44,20 @@ def db(tmp_path: Path) -> LibraryDB:
     }
     for i, (name, tags) in enumerate(photos.items()):
         tagged_photo(root / name, *tags, seed=i)
-    with open_library(root, tmp_path / "index.sqlite") as handle:
-        scan_library(root, handle, progress=False)
-        tower = handle.photo_by_path("a_tower.jpg")
-        add_proposal(handle, tower.id, kind="landmark", latitude=48.8584, longitude=2.2945, radius_km=0.2,
-                     landmark="Eiffel Tower", city="Paris", country="France")  # fmt: skip
+    return root
+
+
+def _tower(handle: LibraryDB) -> None:
+    tower = handle.photo_by_path("a_tower.jpg")
+    add_proposal(handle, tower.id, kind="landmark", latitude=48.8584, longitude=2.2945, radius_km=0.2,
+                 landmark="Eiffel Tower", city="Paris", country="France")  # fmt: skip
+
+
+@pytest.fixture
+def db(trip: Path, tmp_path: Path) -> LibraryDB:
+    with open_library(trip, tmp_path / "index.sqlite") as handle:
+        scan_library(trip, handle, progress=False)
+        _tower(handle)
         yield handle
 
 
@@ -85,3 +98,27 @@ def test_planning_again_keeps_reviewed_estimates_and_withdraws_unsupported_ones(
     third = plan_estimates(db)
     assert _lines(third)["b_lunch.jpg"] == ("withdrawn", "no_anchor_in_window")
     assert proposals(db, kind="estimate", status="accepted") == []
+
+
+def test_library_estimate_command_writes_proposals_and_a_report(
+    trip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index, report = tmp_path / "i.sqlite", tmp_path / "out" / "estimates.csv"
+
+    def run(*args: object) -> tuple[int, str]:
+        monkeypatch.setattr(sys, "argv", ["landmarks", *map(str, args)])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        return int(exit_info.value.code or 0), capsys.readouterr().out
+
+    assert run("library", "scan", trip, "--db", index, "-q")[0] == 0
+    with open_library(trip, index) as handle:
+        _tower(handle)
+    code, out = run("library", "estimate", trip, "--db", index, "--window", "5", "--report", report)
+    assert code == 0 and "estimated 1 of 5 photos" in out  # only the phone: its GPS photo is 5 min away
+    rows = {r["path"]: r for r in csv.DictReader(report.open())}
+    assert rows["e_phone.jpg"]["outcome"] == "proposed" and rows["e_phone.jpg"]["anchor"] == "d_phone_gps.jpg"
+    assert rows["b_lunch.jpg"]["reason"] == "no_anchor_in_window" and "within 5 min" in rows["b_lunch.jpg"]["detail"]
+    code, out = run("library", "estimate", trip, "--db", index, "--speed-kmh", "60", "--max-radius-km", "2")
+    assert code == 0 and "skipped: radius_too_large" in out and "withdrawn" in out
+    assert run("library", "estimate", trip, "--db", index, "--speed-kmh", "0")[0] == 2

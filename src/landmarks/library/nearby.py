@@ -12,11 +12,15 @@ review decision survives), a changed one is replaced, and one no longer supporte
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
+from landmarks.atomic import atomic_write_text
 from landmarks.catalog import great_circle_km
 from landmarks.library.db import LibraryDB, PhotoRow
 from landmarks.library.estimate import Anchor, Estimate, EstimateOptions, NoEstimate, Shot, estimate
@@ -191,3 +195,15 @@ def _anchor_place(db: LibraryDB, anchor_id: int) -> tuple[str | None, str | None
     """The anchor's city and country when a landmark gave them (a GPS anchor names none)."""
     rows = [r for r in proposals(db, kind="landmark", photo_id=anchor_id) if r.status != "rejected"]
     return (rows[-1].city, rows[-1].country) if rows else (None, None)
+
+
+REPORT_COLUMNS = tuple(f.name for f in fields(NearbyOutcome))
+
+
+def write_report(plan: NearbyPlan, path: Path | str) -> Path:
+    """The plan's outcomes, one row per photo considered (atomic)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=REPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(asdict(o) for o in plan.outcomes)
+    return atomic_write_text(path, buffer.getvalue())
