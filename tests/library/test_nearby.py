@@ -68,8 +68,10 @@ def _lines(plan) -> dict[str, tuple[str, str]]:
 def test_plan_proposes_estimates_with_their_anchor_and_says_why_not_for_the_rest(db: LibraryDB) -> None:
     plan = plan_estimates(db)
     assert _lines(plan) == {
+        "a_tower.jpg": ("anchor", "landmark"),
         "b_lunch.jpg": ("proposed", "estimate"),
         "c_street.jpg": ("skipped", "no_anchor_in_window"),
+        "d_phone_gps.jpg": ("anchor", "gps"),
         "e_phone.jpg": ("proposed", "estimate"),
         "f_no_time.jpg": ("skipped", "no_capture_time"),
         "g_shown.jpg": ("skipped", "has_location"),  # a place shown is not where the camera was
@@ -115,7 +117,9 @@ def test_library_estimate_command_writes_proposals_and_a_report(
     with open_library(trip, index) as handle:
         _tower(handle)
     code, out = run("library", "estimate", trip, "--db", index, "--window", "5", "--report", report)
-    assert code == 0 and "estimated 1 of 5 photos" in out  # only the phone: its GPS photo is 5 min away
+    assert (
+        code == 0 and "estimated 1 of 4 photos without a location of their own (2 anchors)" in out
+    )  # only the phone: its GPS photo is 5 min away
     rows = {r["path"]: r for r in csv.DictReader(report.open())}
     assert rows["e_phone.jpg"]["outcome"] == "proposed" and rows["e_phone.jpg"]["anchor"] == "d_phone_gps.jpg"
     assert rows["b_lunch.jpg"]["reason"] == "no_anchor_in_window" and "within 5 min" in rows["b_lunch.jpg"]["detail"]

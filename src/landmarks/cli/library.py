@@ -139,6 +139,8 @@ def estimate(
 def say_plan(plan: NearbyPlan) -> None:
     """The plan's counts: how many estimated, and why the others were not."""
     estimated = sum(o.outcome in ("proposed", "kept") for o in plan.outcomes)
-    typer.echo(f"estimated {estimated} of {len(plan.outcomes)} photos without a location of their own")
+    considered = sum(o.outcome != "anchor" and o.reason != "has_location" for o in plan.outcomes)
+    anchors = sum(o.outcome == "anchor" for o in plan.outcomes)
+    typer.echo(f"estimated {estimated} of {considered} photos without a location of their own ({anchors} anchors)")
     for key, count in sorted(plan.counts.items()):
         typer.echo(f"  {key:<34} {count:>6}")

@@ -33,7 +33,7 @@ LANDMARK_RADIUS_KM = 1.0
 ANCHOR_GPS_SOURCES = ("exif", "xmp", "location_created")
 SAME_PLACE_KM = 0.001
 
-OUTCOMES = ("proposed", "kept", "skipped", "withdrawn")
+OUTCOMES = ("proposed", "kept", "skipped", "withdrawn", "anchor")
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,9 @@ class NearbyOutcome:
     photo_id: int
     path: str
     outcome: str
-    """proposed (new or changed), kept (an open estimate still holds), skipped, withdrawn."""
+    """proposed (new or changed), kept (an open estimate still holds), skipped, withdrawn, anchor."""
     reason: str
-    """`estimate`, or why not (`landmarks.library.estimate.REASONS`, `has_location`, ...)."""
+    """`estimate`; for an anchor `gps` or `landmark`; else why not (`estimate.REASONS`, `has_location`, ...)."""
     detail: str
     proposal_id: int | None = None
     latitude: float | None = None
@@ -129,8 +129,16 @@ def plan_estimates(db: LibraryDB, options: EstimateOptions | None = None, *, now
             plan.outcomes.append(NearbyOutcome(photo.id, photo.path, outcome, result.reason, result.detail))
             continue
         plan.outcomes.append(_record(db, photo, result, anchors, by_id, open_estimates.get(photo.id), options))
+    dropped = {o.photo_id for o in plan.outcomes}
     for pid, reason in not_targets.items():
-        if pid not in anchors:
+        if pid in dropped:
+            continue
+        if pid in anchors:
+            a = anchors[pid]
+            text = f"anchor: {a.landmark or 'its own GPS'}, radius {a.radius_km:g} km"
+            plan.outcomes.append(NearbyOutcome(pid, by_id[pid].path, "anchor", a.source, text, None,
+                                               a.latitude, a.longitude, a.radius_km))  # fmt: skip
+        else:
             plan.outcomes.append(NearbyOutcome(pid, by_id[pid].path, "skipped", reason, _NOT_TARGET[reason]))
     plan.outcomes.sort(key=lambda o: o.path)
     return plan
