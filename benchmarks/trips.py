@@ -8,11 +8,12 @@ and sometimes a serial, set by one `exiftool -stay_open` process). Some phone ph
 carry no time. People walk around at a stop: each photo's true place drifts from the landmark at up
 to `--walk-kmh` (0 puts every photo of a stop at the landmark's point, the issue's ground truth).
 
-Then the real pipeline: `library scan`, the real model's predictions into the index (landmark
-proposals for photos it answers with a location), `plan_estimates`. Reported: the share of everyday
-photos located, median and p95 error, the share whose true place lies outside the stated radius,
-the estimates a misrecognised landmark caused, and the issue's aim: the share of everyday photos of
-stops with a recognised landmark photo that get an estimate whose radius holds the true place.
+Then the real pipeline, as `landmarks geotag LIBRARY --plan --estimate-nearby` runs it: `plan_library`
+(scan, the real model's predictions into the index, landmark proposals), then `plan_estimates`.
+Reported: the share of everyday photos located, median and p95 error, the share whose true place
+lies outside the stated radius, the estimates a misrecognised landmark caused, and the issue's aim:
+the share of everyday photos of stops with a recognised landmark photo that get an estimate whose
+radius holds the true place.
 
     PYTHONPATH=src:benchmarks nice -n 10 .venv/bin/python benchmarks/trips.py --checkpoint runs/library-mix/best.pt
 """
@@ -153,31 +154,20 @@ def build(root: Path, photos: list[tuple[Path, Truth]]) -> None:
                 raise SystemExit(f"exiftool did not write {target}: {et.last_stderr}")
 
 
-def locate_landmarks(db: Any, checkpoint: Path, min_confidence: float | None) -> None:
-    """The model's answers into the index, and a landmark proposal for each located answer."""
+def locate_landmarks(db: Any, checkpoint: Path, min_confidence: float | None) -> dict[str, Any]:
+    """The real `geotag --plan` first half: scan, the model's predictions into the index, landmark proposals."""
+    from landmarks.geotag.plan import PlanOptions, model_id_of, plan_library
     from landmarks.inference.predictor import Predictor
-    from landmarks.library.records import add_proposal, record_prediction
 
-    predictor = Predictor.load(checkpoint)
-    todo = [p for p in db.photos() if p.gps is None]
-    results = predictor.predict_many([db.abspath(p) for p in todo], k=3)
-    threshold = predictor.threshold if min_confidence is None else min_confidence
-    for photo, result in zip(todo, results, strict=True):
-        if isinstance(result, Exception):
-            record_prediction(db, photo.id, model_id=str(checkpoint), decision="error", error=str(result))
-            continue
-        known = not result.unknown and result.score >= threshold
-        best = result.top[0]
-        pid = record_prediction(
-            db, photo.id, model_id=str(checkpoint), decision="known" if known else "unknown", landmark=best.name,
-            score=result.score, threshold=threshold,
-        )  # fmt: skip
-        if known and best.latitude is not None:
-            add_proposal(
-                db, photo.id, kind="landmark", latitude=best.latitude, longitude=best.longitude,
-                radius_km=best.radius_km, landmark=best.name, city=best.city, country=best.country,
-                confidence=result.score, prediction_id=pid,
-            )  # fmt: skip
+    summary = plan_library(
+        db, lambda: Predictor.load(checkpoint), model_id=model_id_of(checkpoint),
+        options=PlanOptions(min_confidence=min_confidence),
+    )  # fmt: skip
+    return {
+        "scanned": summary.scan.present,
+        "predicted": summary.predicted,
+        "landmark_proposals": len(summary.proposed),
+    }
 
 
 def evaluate(db: Any, plan: Any, truths: dict[str, Truth]) -> dict[str, Any]:
@@ -258,7 +248,6 @@ def main() -> None:
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = p.parse_args()
     from landmarks.library.db import open_library
-    from landmarks.library.scan import scan_library
 
     with tempfile.TemporaryDirectory(prefix="trips-") as tmp:
         _, held_out = negative_halves(EVERYDAY, Path(tmp) / "fit", seed=0)
@@ -267,11 +256,10 @@ def main() -> None:
         build(root, photos)
         truths = {t.name: t for _, t in photos}
         with open_library(root, Path(tmp) / "index.sqlite") as db:
-            scan_library(root, db, progress=False)
-            locate_landmarks(db, args.checkpoint, args.min_confidence)
+            pipeline = locate_landmarks(db, args.checkpoint, args.min_confidence)
             options = EstimateOptions(args.window_min * 60, args.speed_kmh, args.max_radius_km)
             plan = plan_estimates(db, options)
-            figures = evaluate(db, plan, truths)
+            figures = pipeline | evaluate(db, plan, truths)
     figures["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     print(json.dumps(figures, indent=2))
     if args.json is not None:
