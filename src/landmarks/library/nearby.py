@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from landmarks.atomic import atomic_write_text
 from landmarks.catalog import great_circle_km
-from landmarks.library.db import LibraryDB, PhotoRow
+from landmarks.library.db import LibraryDB, PhotoRow, now
 from landmarks.library.estimate import Anchor, Estimate, EstimateOptions, NoEstimate, Shot, estimate
-from landmarks.library.records import ProposalRow, add_proposal, proposals
+from landmarks.library.records import ProposalRow, proposals
 
 GPS_RADIUS_KM = 0.05
 """A GPS fix without a stated error: a phone's typical horizontal accuracy outdoors is tens of metres."""
@@ -108,27 +109,37 @@ def gather(db: LibraryDB) -> tuple[list[PhotoRow], dict[int, Anchor], dict[int, 
 
 
 def plan_estimates(db: LibraryDB, options: EstimateOptions | None = None, *, now_s: float | None = None) -> NearbyPlan:
-    """Estimate every photo that has no location of its own and record the estimates as proposals."""
+    """Estimate every photo that has no location of its own and record the estimates as proposals
+    (all in one transaction: a library of thousands of photos costs one commit)."""
     options = options or EstimateOptions()
     photos, anchors, not_targets = gather(db)
     by_id = {p.id: p for p in photos}
     open_estimates = {r.photo_id: r for r in proposals(db, kind="estimate") if r.status in ("proposed", "accepted")}
+    places = {r.photo_id: (r.city, r.country) for r in proposals(db, kind="landmark") if r.status != "rejected"}
     shots = [_shot(p) for p in photos if p.id in anchors or p.id not in not_targets]
     results = estimate(shots, anchors, time.time() if now_s is None else now_s, options)
-    plan = NearbyPlan()
+    plan, withdraw, inserts = NearbyPlan(), [], []
     for result in results:
         photo = by_id[result.photo_id]
+        old = open_estimates.get(photo.id)
         if isinstance(result, NoEstimate):
             if result.reason == "outlier":  # an anchor dropped: say so on its line, propose nothing
                 plan.outcomes.append(NearbyOutcome(photo.id, photo.path, "skipped", "anchor_outlier", result.detail))
                 continue
-            old = open_estimates.get(photo.id)
             if old is not None:
-                _withdraw(db, old)
+                withdraw.append(old.id)
             outcome = "withdrawn" if old is not None else "skipped"
             plan.outcomes.append(NearbyOutcome(photo.id, photo.path, outcome, result.reason, result.detail))
             continue
-        plan.outcomes.append(_record(db, photo, result, anchors, by_id, open_estimates.get(photo.id), options))
+        line = _line(photo, result, by_id)
+        if old is not None and old.digest == photo.digest and _same(old, result):
+            plan.outcomes.append(replace(line, outcome="kept", proposal_id=old.id))
+            continue
+        inserts.append((len(plan.outcomes), _row(photo, result, anchors[result.anchor_id], line, places, options)))
+        plan.outcomes.append(line)
+    ids = _commit(db, withdraw, [row for _, row in inserts])
+    for (index, _), proposal_id in zip(inserts, ids, strict=True):
+        plan.outcomes[index] = replace(plan.outcomes[index], proposal_id=proposal_id)
     dropped = {o.photo_id for o in plan.outcomes}
     for pid, reason in not_targets.items():
         if pid in dropped:
@@ -152,11 +163,6 @@ _NOT_TARGET = {
 }
 
 
-def _withdraw(db: LibraryDB, old: ProposalRow) -> None:
-    with db.transaction() as conn:
-        conn.execute("DELETE FROM proposals WHERE id = ? AND status IN ('proposed', 'accepted')", (old.id,))
-
-
 def _same(old: ProposalRow, e: Estimate) -> bool:
     return (
         old.anchor_photo_id == e.anchor_id
@@ -167,42 +173,49 @@ def _same(old: ProposalRow, e: Estimate) -> bool:
     )
 
 
-def _record(
-    db: LibraryDB,
+def _line(photo: PhotoRow, e: Estimate, by_id: dict[int, PhotoRow]) -> NearbyOutcome:
+    anchor2 = None if e.anchor2_id is None else by_id[e.anchor2_id].path
+    return NearbyOutcome(photo.id, photo.path, "proposed", "estimate", e.reason, None, e.latitude, e.longitude,
+                         e.radius_km, by_id[e.anchor_id].path, anchor2)  # fmt: skip
+
+
+def _row(
     photo: PhotoRow,
     e: Estimate,
-    anchors: dict[int, Anchor],
-    by_id: dict[int, PhotoRow],
-    old: ProposalRow | None,
+    first: Anchor,
+    line: NearbyOutcome,
+    places: dict[int, tuple[str | None, str | None]],
     options: EstimateOptions,
-) -> NearbyOutcome:
-    first = anchors[e.anchor_id]
-    anchor_path = by_id[e.anchor_id].path
-    anchor2_path = None if e.anchor2_id is None else by_id[e.anchor2_id].path
-    values: dict[str, Any] = {
-        "latitude": e.latitude, "longitude": e.longitude, "radius_km": e.radius_km,
-        "anchor": anchor_path, "anchor2": anchor2_path,
-    }  # fmt: skip
-    if old is not None and old.digest == photo.digest and _same(old, e):
-        return NearbyOutcome(photo.id, photo.path, "kept", "estimate", e.reason, old.id, **values)
+) -> tuple[Any, ...]:
+    """The proposals row of one estimate (city and country from its anchor's landmark, if any)."""
     detail = {
         "method": e.method, "gap_s": e.gap_s, "reason": e.reason, "anchor_source": first.source,
-        "anchor_path": anchor_path, "anchor2_path": anchor2_path, "anchor_landmark": first.landmark,
+        "anchor_path": line.anchor, "anchor2_path": line.anchor2, "anchor_landmark": first.landmark,
         "window_s": options.window_s, "speed_kmh": options.speed_kmh, "max_radius_km": options.max_radius_km,
     }  # fmt: skip
-    place = _anchor_place(db, e.anchor_id)
-    proposal_id = add_proposal(
-        db, photo.id, kind="estimate", latitude=e.latitude, longitude=e.longitude, radius_km=e.radius_km,
-        landmark=None, city=place[0], country=place[1], anchor_photo_id=e.anchor_id,
-        anchor2_photo_id=e.anchor2_id, detail=detail,
-    )  # fmt: skip
-    return NearbyOutcome(photo.id, photo.path, "proposed", "estimate", e.reason, proposal_id, **values)
+    city, country = places.get(e.anchor_id, (None, None))
+    return (photo.id, e.anchor_id, e.anchor2_id, photo.digest, e.latitude, e.longitude, e.radius_km, city, country,
+            json.dumps(detail, ensure_ascii=False))  # fmt: skip
 
 
-def _anchor_place(db: LibraryDB, anchor_id: int) -> tuple[str | None, str | None]:
-    """The anchor's city and country when a landmark gave them (a GPS anchor names none)."""
-    rows = [r for r in proposals(db, kind="landmark", photo_id=anchor_id) if r.status != "rejected"]
-    return (rows[-1].city, rows[-1].country) if rows else (None, None)
+def _commit(db: LibraryDB, withdraw: list[int], rows: list[tuple[Any, ...]]) -> list[int]:
+    """Withdraw and insert in one transaction, each insert replacing its photo's open proposal."""
+    if not withdraw and not rows:
+        return []
+    stamp, ids = now(), []
+    with db.transaction() as conn:
+        conn.executemany("DELETE FROM proposals WHERE id = ? AND status IN ('proposed', 'accepted')",
+                         [(i,) for i in withdraw])  # fmt: skip
+        for row in rows:
+            conn.execute("DELETE FROM proposals WHERE photo_id = ? AND status IN ('proposed', 'accepted')", (row[0],))
+            found = conn.execute(
+                "INSERT INTO proposals (photo_id, kind, anchor_photo_id, anchor2_photo_id, digest, latitude,"
+                " longitude, radius_km, city, country, detail, status, created, updated)"
+                " VALUES (?, 'estimate', ?, ?, ?, ?, ?, ?, ?, ?, ?, 'proposed', ?, ?) RETURNING id",
+                (*row, stamp, stamp),
+            ).fetchone()
+            ids.append(int(found[0]))
+    return ids
 
 
 REPORT_COLUMNS = tuple(f.name for f in fields(NearbyOutcome))
