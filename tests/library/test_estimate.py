@@ -161,7 +161,7 @@ def test_duplicate_timestamps() -> None:
 def test_contradicting_anchors_place_nothing_between_them_and_say_why() -> None:
     shots = [shot(1, 0), shot(2, 5), shot(3, 10), shot(4, -5)]
     out = by_id(estimate(shots, {1: anchor(1), 3: anchor(3, AGRA, landmark="Taj Mahal")}, NOW))
-    assert out[2].reason in ("contradicting_anchors", "anchor_disputed")
+    assert out[2].reason == "contradicting_anchors"
     assert "6" in out[2].detail and "km apart" in out[2].detail and "Taj Mahal" in out[2].detail
     assert out[4].reason == "anchor_disputed"  # its only anchor is contested: which one is right is unknown
 
@@ -204,3 +204,13 @@ def test_anchors_hours_apart_never_dispute_each_other() -> None:
     out = by_id(estimate(shots, {1: anchor(1), 3: anchor(3, AGRA, landmark="Taj Mahal")}, NOW))
     assert isinstance(out[2], Estimate) and out[2].anchor_id == 1
     assert isinstance(out[4], Estimate) and out[4].anchor_id == 3
+
+
+def test_a_landmark_contradicting_gps_is_dropped_and_two_gps_fixes_dispute() -> None:
+    gps_paris = Anchor(1, *PARIS, 0.05, "gps")
+    shots = [shot(1, 0), shot(2, 5), shot(3, 10)]
+    out = by_id(estimate(shots, {1: gps_paris, 3: anchor(3, AGRA, landmark="Taj Mahal")}, NOW))
+    assert out[3].reason == "outlier" and "contradicts the GPS of photo 1" in out[3].detail
+    assert isinstance(out[2], Estimate) and out[2].anchor_id == 1
+    out = by_id(estimate(shots, {1: gps_paris, 3: Anchor(3, *AGRA, 0.05, "gps")}, NOW))
+    assert out[2].reason == "contradicting_anchors" and "photo 1 (gps) and photo 3 (gps)" in out[2].detail

@@ -12,8 +12,8 @@ Clocks: two photos are compared by their UTC instants when both carry an offset
 (OffsetTimeOriginal), else by the camera clock's wall time, which is only meaningful within one camera.
 A clock set in the future, or never set (before 1995), is not trusted at all. Two anchors the camera
 cannot have travelled between (faster than `max_travel_kmh`, an airliner) contradict each other:
-nothing is estimated between them, and an anchor that contradicts both its neighbours while they agree
-is dropped as misrecognised.
+nothing is estimated between them. An anchor that contradicts both its neighbours while they agree,
+or a landmark that contradicts a neighbour's GPS, is dropped as misrecognised.
 """
 
 from __future__ import annotations
@@ -207,8 +207,9 @@ class _Camera:
 def _screen_anchors(
     entries: list[tuple[Shot, Anchor]], options: EstimateOptions
 ) -> tuple[list[tuple[Shot, Anchor]], dict[int, str], list[NoEstimate]]:
-    """Drop anchors that contradict both neighbours in time while those agree (a misrecognised
-    landmark, most likely); return the rest, the disputes left among neighbours, and the dropped."""
+    """Drop anchors that contradict both neighbours in time while those agree, and landmarks that
+    contradict a neighbour's GPS (a misrecognised landmark, most likely); return the rest, the
+    disputes left among neighbours, and the dropped."""
 
     def clash(x: tuple[Shot, Anchor], y: tuple[Shot, Anchor]) -> bool:
         # anchors further apart than two windows never place one photo together: a flight between is no clash
@@ -219,8 +220,13 @@ def _screen_anchors(
     dropped: list[NoEstimate] = []
     kept = []
     for i, entry in enumerate(ordered):
-        if 0 < i < len(ordered) - 1:
-            before, after = ordered[i - 1], ordered[i + 1]
+        neighbours = [ordered[j] for j in (i - 1, i + 1) if 0 <= j < len(ordered)]
+        gps = [n for n in neighbours if n[1].source == "gps" and clash(n, entry)]
+        if entry[1].source == "landmark" and gps:  # a measured place outweighs a recognised one
+            dropped.append(NoEstimate(entry[1].photo_id, "outlier", _outlier_text(entry[1], gps[0][1])))
+            continue
+        if len(neighbours) == 2:
+            before, after = neighbours
             if clash(before, entry) and clash(entry, after) and not clash(before, after):
                 dropped.append(NoEstimate(entry[1].photo_id, "outlier", _outlier_text(entry[1], before[1], after[1])))
                 continue
@@ -246,7 +252,9 @@ def _clash_text(a: Anchor, b: Anchor, seconds: float) -> str:
     )
 
 
-def _outlier_text(anchor: Anchor, before: Anchor, after: Anchor) -> str:
+def _outlier_text(anchor: Anchor, before: Anchor, after: Anchor | None = None) -> str:
+    if after is None:
+        return f"anchor {_name(anchor)} contradicts the GPS of {_name(before)}: not used"
     return f"anchor {_name(anchor)} contradicts both {_name(before)} and {_name(after)}, which agree: not used"
 
 
@@ -304,6 +312,10 @@ def _place(
     before = min((e for e in near if e[0] >= 0), key=lambda e: (e[0], e[2].radius_km, e[2].photo_id), default=None)
     after = min((e for e in near if e[0] < 0), key=lambda e: (-e[0], e[2].radius_km, e[2].photo_id), default=None)
     used = [e for e in (before, after) if e is not None]
+    if before is not None and after is not None:
+        span = before[0] - after[0]
+        if needed_kmh(before[2], after[2], span) > options.max_travel_kmh:
+            return NoEstimate(shot.photo_id, "contradicting_anchors", _clash_text(before[2], after[2], span))
     for _, _, anchor in used:
         if anchor.photo_id in disputes:
             return NoEstimate(shot.photo_id, "anchor_disputed", disputes[anchor.photo_id])
@@ -311,11 +323,7 @@ def _place(
     if before is not None and after is not None:
         (ga, _, a), (gb, _, b) = before, after
         gb = -gb
-        span = ga + gb
-        needed = needed_kmh(a, b, span)
-        if needed > options.max_travel_kmh:
-            return NoEstimate(shot.photo_id, "contradicting_anchors", _clash_text(a, b, span))
-        speed += needed  # it moved at least that fast between them, and may have moved faster
+        speed += needed_kmh(a, b, ga + gb)  # it moved at least that fast between them, and may have moved faster
         ra, rb = a.radius_km + speed * ga / 3600, b.radius_km + speed * gb / 3600
         d = great_circle_km(a.latitude, a.longitude, b.latitude, b.longitude)
         along, radius = lens_circle(d, ra, rb)
