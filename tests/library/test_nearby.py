@@ -84,6 +84,7 @@ def test_plan_proposes_estimates_with_their_anchor_and_says_why_not_for_the_rest
     assert lunch.detail["anchor_path"] == "a_tower.jpg" and "10 min after" in lunch.detail["reason"]
     assert phone.anchor_photo_id == db.photo_by_path("d_phone_gps.jpg").id
     assert phone.radius_km == pytest.approx(0.01 + 5 * 5 / 60) and phone.detail["anchor_source"] == "gps"
+    assert phone.detail["camera"] == {"make": "Apple", "model": "iPhone 12", "serial": None}
 
 
 def test_planning_again_keeps_reviewed_estimates_and_withdraws_unsupported_ones(db: LibraryDB) -> None:

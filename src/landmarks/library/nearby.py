@@ -192,6 +192,8 @@ def _row(
         "method": e.method, "gap_s": e.gap_s, "reason": e.reason, "anchor_source": first.source,
         "anchor_path": line.anchor, "anchor2_path": line.anchor2, "anchor_landmark": first.landmark,
         "window_s": options.window_s, "speed_kmh": options.speed_kmh, "max_radius_km": options.max_radius_km,
+        # without a serial, another body of the same make and model shares this "clock": the reviewer should know
+        "camera": {"make": photo.make, "model": photo.model, "serial": photo.serial},
     }  # fmt: skip
     city, country = places.get(e.anchor_id, (None, None))
     return (photo.id, e.anchor_id, e.anchor2_id, photo.digest, e.latitude, e.longitude, e.radius_km, city, country,
