@@ -185,10 +185,12 @@ def evaluate(db: Any, plan: Any, truths: dict[str, Truth]) -> dict[str, Any]:
     gps_paths = {p.path for p in by_id.values() if p.gps is not None}
     targets = [n for n in everyday if n not in gps_paths]
     outcomes = {o.path: o for o in plan.outcomes}
-    errors, outside, wrong_anchor, held_aim, held_same = [], 0, 0, 0, 0
+    errors, outside, wrong_anchor, held_aim, held_same, held_timed = [], 0, 0, 0, 0, 0
     aim_total = sum(1 for n in targets if (everyday[n].trip, everyday[n].stop) in recognised_stops)
+    timed = {n for n in targets if any(t.startswith("-EXIF:DateTimeOriginal") for t in everyday[n].tags)}
+    timed_total = sum(1 for n in timed if (everyday[n].trip, everyday[n].stop) in recognised_stops)
     same_total = sum(
-        1 for n in targets if (everyday[n].trip, everyday[n].stop, everyday[n].camera) in recognised_by_camera
+        1 for n in timed if (everyday[n].trip, everyday[n].stop, everyday[n].camera) in recognised_by_camera
     )
     for name in targets:
         o, t = outcomes.get(name), everyday[name]
@@ -203,7 +205,9 @@ def evaluate(db: Any, plan: Any, truths: dict[str, Truth]) -> dict[str, Any]:
             wrong_anchor += 1
         if not miss and (t.trip, t.stop) in recognised_stops:
             held_aim += 1
-        if not miss and (t.trip, t.stop, t.camera) in recognised_by_camera:
+        if not miss and (t.trip, t.stop) in recognised_stops and name in timed:
+            held_timed += 1
+        if not miss and (t.trip, t.stop, t.camera) in recognised_by_camera and name in timed:
             held_same += 1
     landmark_truth = [n for n, t in truths.items() if t.kind == "landmark"]
     reasons = Counter(o.reason for n, o in outcomes.items() if n in targets and o.outcome != "proposed")
@@ -212,6 +216,7 @@ def evaluate(db: Any, plan: Any, truths: dict[str, Truth]) -> dict[str, Any]:
         "landmark_photos": len(landmark_truth),
         "landmark_photos_located_right": sum(n in right_anchor for n in landmark_truth),
         "landmark_photos_located_wrong": sum(n in landmark and n not in right_anchor for n in landmark_truth),
+        "everyday_given_a_landmark": sum(n in landmark for n in targets),
         "located_share": len(errors) / max(len(targets), 1),
         "median_error_km": statistics.median(errors) if errors else None,
         "p95_error_km": _percentile(errors, 95) if errors else None,
@@ -221,6 +226,7 @@ def evaluate(db: Any, plan: Any, truths: dict[str, Truth]) -> dict[str, Any]:
         "outside_radius": outside,
         "wrong_from_misrecognised_anchor": wrong_anchor,
         "aim_share": held_aim / max(aim_total, 1), "aim_photos": aim_total,
+        "aim_timed_share": held_timed / max(timed_total, 1), "aim_timed_photos": timed_total,
         "aim_same_camera_share": held_same / max(same_total, 1), "aim_same_camera_photos": same_total,
         "not_estimated": dict(reasons.most_common()),
     }  # fmt: skip
