@@ -84,8 +84,14 @@ def generate(args: argparse.Namespace, everyday: list[Path]) -> list[tuple[Path,
     rng = random.Random(args.seed)
     catalog = read_catalog(PROXY44 / "catalog.csv")
     classes = sorted(c for c in catalog if (PROXY44 / "test" / c).is_dir() and catalog[c].has_location)
-    pool = everyday[:]
-    rng.shuffle(pool)
+    pool: list[Path] = []
+
+    def everyday_photo() -> Path:
+        if not pool:  # more trips than everyday photos: each is used again, with other metadata
+            pool.extend(everyday)
+            rng.shuffle(pool)
+        return pool.pop()
+
     out: list[tuple[Path, Truth]] = []
     for trip in range(args.trips):
         cameras = rng.sample(range(len(CAMERAS)), rng.choice((1, 2)))
@@ -99,7 +105,7 @@ def generate(args: argparse.Namespace, everyday: list[Path]) -> list[tuple[Path,
             minutes, sources, shots = 0.0, iter(landmark_photos), []
             for kind in kinds:
                 minutes += rng.uniform(1, 6)
-                shots.append((kind, next(sources) if kind == "landmark" else pool.pop(), minutes))
+                shots.append((kind, next(sources) if kind == "landmark" else everyday_photo(), minutes))
             places = _walk(
                 place.latitude, place.longitude, [m for _, _, m in shots], kinds.index("landmark"), args, rng
             )
