@@ -4,8 +4,9 @@ A seeded generator builds, in a temporary folder, trips of "stops": each stop is
 (its catalog coordinates), with 1-2 of its test photos and several everyday photos (the half of
 `../shared/data/everyday` the library-mix model never fitted on), minutes apart within a stop and
 hours between stops, shot by one or two cameras (DateTimeOriginal, OffsetTimeOriginal, Make, Model
-and sometimes a serial, set by one `exiftool -stay_open` process). Some phone photos carry GPS, a few
-carry no time. People walk around at a stop: each photo's true place drifts from the landmark at up
+and sometimes a serial, set by one `exiftool -stay_open` process): a phone (offset, no serial, GPS on
+some photos), a newer body (offset, serial) and an older one (serial, no offset). A few photos carry
+no time. People walk around at a stop: each photo's true place drifts from the landmark at up
 to `--walk-kmh` (0 puts every photo of a stop at the landmark's point, the issue's ground truth).
 
 Then the real pipeline, as `landmarks geotag LIBRARY --plan --estimate-nearby` runs it: `plan_library`
@@ -134,16 +135,16 @@ def _tags(
         return tags
     local = when.astimezone(timezone(timedelta(hours=offset_h)))
     tags.append(f"-EXIF:DateTimeOriginal={local:%Y:%m:%d %H:%M:%S}")
-    if make == "Apple":  # phones record their offset and often their place; this camera body does neither
+    if make != "Canon":  # phones and newer bodies record their offset; the older Canon does not
         sign, hours = "+" if offset_h >= 0 else "-", abs(offset_h)
         tags.append(f"-EXIF:OffsetTimeOriginal={sign}{int(hours):02d}:{round(hours % 1 * 60):02d}")
-        if rng.random() < args.gps:
-            gps_lat, gps_lon = _moved(lat, lon, rng.uniform(0, 0.02), rng)
-            tags += [
-                f"-GPS:GPSLatitude={abs(gps_lat)}", f"-GPS:GPSLatitudeRef={'N' if gps_lat >= 0 else 'S'}",
-                f"-GPS:GPSLongitude={abs(gps_lon)}", f"-GPS:GPSLongitudeRef={'E' if gps_lon >= 0 else 'W'}",
-                "-GPS:GPSHPositioningError=10",
-            ]  # fmt: skip
+    if make == "Apple" and rng.random() < args.gps:  # phones often record their place too
+        gps_lat, gps_lon = _moved(lat, lon, rng.uniform(0, 0.02), rng)
+        tags += [
+            f"-GPS:GPSLatitude={abs(gps_lat)}", f"-GPS:GPSLatitudeRef={'N' if gps_lat >= 0 else 'S'}",
+            f"-GPS:GPSLongitude={abs(gps_lon)}", f"-GPS:GPSLongitudeRef={'E' if gps_lon >= 0 else 'W'}",
+            "-GPS:GPSHPositioningError=10",
+        ]  # fmt: skip
     return tags
 
 
@@ -256,6 +257,7 @@ def main() -> None:
     p.add_argument("--window-min", type=float, default=30.0)
     p.add_argument("--speed-kmh", type=float, default=EstimateOptions.speed_kmh)
     p.add_argument("--max-radius-km", type=float, default=EstimateOptions.max_radius_km)
+    p.add_argument("--any-camera", action="store_true", help="anchors of other cameras too (by UTC)")
     p.add_argument("--min-confidence", type=float, default=None, help="default: the checkpoint's threshold")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = p.parse_args()
@@ -269,7 +271,9 @@ def main() -> None:
         truths = {t.name: t for _, t in photos}
         with open_library(root, Path(tmp) / "index.sqlite") as db:
             pipeline = locate_landmarks(db, args.checkpoint, args.min_confidence)
-            options = EstimateOptions(args.window_min * 60, args.speed_kmh, args.max_radius_km)
+            options = EstimateOptions(
+                args.window_min * 60, args.speed_kmh, args.max_radius_km, any_camera=args.any_camera
+            )
             plan = plan_estimates(db, options)
             figures = pipeline | evaluate(db, plan, truths)
     figures["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}

@@ -214,3 +214,17 @@ def test_a_landmark_contradicting_gps_is_dropped_and_two_gps_fixes_dispute() -> 
     assert isinstance(out[2], Estimate) and out[2].anchor_id == 1
     out = by_id(estimate(shots, {1: gps_paris, 3: Anchor(3, *AGRA, 0.05, "gps")}, NOW))
     assert out[2].reason == "contradicting_anchors" and "photo 1 (gps) and photo 3 (gps)" in out[2].detail
+
+
+def test_other_cameras_anchor_only_when_asked_and_only_by_utc() -> None:
+    phone = ("Apple", "iPhone 12", None)
+    shots = [shot(1, 0, camera=phone), shot(2, 10), shot(3, 12, recorded=False), shot(4, 14, camera=phone)]
+    anchors = {1: Anchor(1, *PARIS, 0.05, "gps")}
+    out = by_id(estimate(shots, anchors, NOW))
+    assert out[2].reason == out[3].reason == "no_anchor_in_window"
+    assert isinstance(out[4], Estimate)  # its own camera
+    out = by_id(estimate(shots, anchors, NOW, EstimateOptions(any_camera=True)))
+    e = out[2]
+    assert isinstance(e, Estimate) and e.anchor_id == 1 and "by another camera, by UTC" in e.reason
+    assert out[3].reason == "no_anchor_in_window"  # no offset recorded: its clock compares with nothing else
+    assert "another camera" not in out[4].reason

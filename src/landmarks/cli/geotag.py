@@ -16,7 +16,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from landmarks.cli.library import DEFAULTS, MaxRadiusOption, SpeedOption, WindowOption
+from landmarks.cli.library import DEFAULTS, AnyCameraOption, MaxRadiusOption, SpeedOption, WindowOption
 from landmarks.errors import LandmarksError
 from landmarks.geotag.metadata import SidecarName, WriteMode
 from landmarks.library.estimate import EstimateOptions
@@ -122,6 +122,7 @@ def geotag(
     window: WindowOption = DEFAULTS.window_s / 60,
     speed_kmh: SpeedOption = DEFAULTS.speed_kmh,
     max_radius_km: MaxRadiusOption = DEFAULTS.max_radius_km,
+    any_camera: AnyCameraOption = False,
     estimate_report: Annotated[
         Path | None,
         typer.Option(metavar="FILE.csv", help="With --estimate-nearby: one row per photo, its estimate or why none."),
@@ -157,7 +158,9 @@ def geotag(
                 plan_csv=plan_csv, min_confidence=min_confidence, write=write, sidecar_name=sidecar_name,
                 recursive=recursive, overwrite_gps=overwrite_gps, report=report, geojson=geojson,
                 batch_size=batch_size,
-                estimate=EstimateOptions(window * 60, speed_kmh, max_radius_km) if estimate_nearby else None,
+                estimate=EstimateOptions(window * 60, speed_kmh, max_radius_km, any_camera=any_camera)
+                if estimate_nearby
+                else None,
                 estimate_report=estimate_report,
             )
         )  # fmt: skip

@@ -37,6 +37,13 @@ SpeedOption = Annotated[
     ),
 ]
 MaxRadiusOption = Annotated[float, typer.Option(min=0.01, help="Propose no estimate looser than this (km).")]
+AnyCameraOption = Annotated[
+    bool,
+    typer.Option(
+        "--any-camera",
+        help="Also anchors of other cameras, when both photos record their UTC offset (cameras carried together).",
+    ),
+]
 
 
 def _shown(text: str | Path) -> str:
@@ -117,6 +124,7 @@ def estimate(
     window: WindowOption = DEFAULTS.window_s / 60,
     speed_kmh: SpeedOption = DEFAULTS.speed_kmh,
     max_radius_km: MaxRadiusOption = DEFAULTS.max_radius_km,
+    any_camera: AnyCameraOption = False,
     report: Annotated[
         Path | None, typer.Option(metavar="FILE.csv", help="One row per photo: its estimate or why none.")
     ] = None,
@@ -128,7 +136,7 @@ def estimate(
     from landmarks.library.db import open_library
     from landmarks.library.nearby import plan_estimates, write_report
 
-    options = EstimateOptions(window_s=window * 60, speed_kmh=speed_kmh, max_radius_km=max_radius_km)
+    options = EstimateOptions(window * 60, speed_kmh, max_radius_km, any_camera=any_camera)
     with open_library(folder, db) as library:
         plan = plan_estimates(library, options)
     say_plan(plan)

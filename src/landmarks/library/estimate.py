@@ -86,6 +86,9 @@ class EstimateOptions:
     """No estimate looser than this is proposed."""
     max_travel_kmh: float = 1000.0
     """Faster than an airliner: two anchors that would need it contradict each other."""
+    any_camera: bool = False
+    """Also anchors of other cameras, when both photos record their UTC offset (so the instants compare).
+    Off by default: two cameras are not always carried together."""
 
     def __post_init__(self) -> None:
         for name in ("window_s", "speed_kmh", "max_radius_km", "max_travel_kmh"):
@@ -203,6 +206,14 @@ class _Camera:
         found += [e for e in self.by_local[lo:hi] if shot.utc_s is None or e[0].utc_s is None]
         return [(g, s, a) for s, a in found if abs(g := gap_s(s, shot)) <= window_s]
 
+    def near_utc(self, shot: Shot, window_s: float) -> list[tuple[float, Shot, Anchor]]:
+        """Anchors of other cameras within the window, by UTC instants only (both must know theirs)."""
+        if shot.utc_s is None:
+            return []
+        lo = bisect.bisect_left(self.utc_keys, shot.utc_s - window_s)
+        hi = bisect.bisect_right(self.utc_keys, shot.utc_s + window_s)
+        return [(gap_s(s, shot), s, a) for s, a in self.by_utc[lo:hi] if s.camera != shot.camera]
+
 
 def _screen_anchors(
     entries: list[tuple[Shot, Anchor]], options: EstimateOptions
@@ -283,14 +294,21 @@ def estimate(
             outcomes.append(NoEstimate(shot.photo_id, problem, _PROBLEM_TEXT[problem]))
         else:
             targets.append(shot)
-    cameras: dict[tuple[str, str, str], tuple[_Camera, dict[int, str]]] = {}
+    cameras: dict[tuple[str, str, str], _Camera] = {}
+    disputes: dict[int, str] = {}
+    everyone: list[tuple[Shot, Anchor]] = []
     for key, entries in per_camera.items():
-        kept, disputes, dropped = _screen_anchors(entries, options)
+        kept, found, dropped = _screen_anchors(entries, options)
         outcomes += dropped
-        cameras[key] = (_Camera(kept), disputes)
+        disputes |= found
+        everyone += kept
+        cameras[key] = _Camera(kept)
+    others = _Camera(everyone) if options.any_camera else None
     for shot in targets:
-        camera, disputes = cameras.get(shot.camera, (None, {}))
+        camera = cameras.get(shot.camera)
         near = camera.near(shot, options.window_s) if camera is not None else []
+        if others is not None:
+            near += others.near_utc(shot, options.window_s)
         outcomes.append(_place(shot, near, disputes, options))
     return outcomes
 
@@ -341,6 +359,9 @@ def _place(
         method = "nearest"
         side = "after" if before is not None else "before"
         why = f"{gap / 60:.0f} min {side} {_name(first)}, at {speed:.1f} km/h"
+    strangers = [e for e in used if e[1].camera != shot.camera]
+    if strangers:
+        why += " (" + ", ".join(f"photo {e[2].photo_id}" for e in strangers) + " by another camera, by UTC)"
     if radius > options.max_radius_km:
         return NoEstimate(
             shot.photo_id, "radius_too_large", f"{why}: radius {radius:.1f} km > {options.max_radius_km:g} km"
