@@ -15,7 +15,16 @@ from typing import Annotated, Any
 
 import typer
 
-from landmarks.cli.geotag import _MAX_PROBLEM_LINES, DbOption, GeotagUsageError, _default_report, _say_removed, _shown
+from landmarks.cli.geotag import (
+    _MAX_PROBLEM_LINES,
+    DbOption,
+    GeotagUsageError,
+    TagsOption,
+    WaitOption,
+    _default_report,
+    _say_removed,
+    _shown,
+)
 from landmarks.errors import LandmarksError
 from landmarks.geotag.metadata import SidecarName, WriteMode
 from landmarks.library.estimate import EstimateOptions
@@ -37,6 +46,8 @@ class LibraryRun:
     report: Path | None
     geojson: Path | None
     batch_size: int
+    wait: float = 30.0
+    tags: bool | None = None
     estimate: EstimateOptions | None = None
     """Also plan estimates for the photos around located ones (`--estimate-nearby`)."""
     estimate_report: Path | None = None
@@ -68,7 +79,7 @@ def run_library(run: LibraryRun) -> None:
     from landmarks.geotag.plan import PlanOptions, model_id_of, plan_library
     from landmarks.geotag.plan_csv import write_plan
     from landmarks.geotag.report import check_report_path, check_writable
-    from landmarks.inference.predictor import resolve_checkpoint
+    from landmarks.inference.resolve import resolve_checkpoint
     from landmarks.library.db import open_library
     from landmarks.library.records import proposals, set_proposal_status
 
@@ -87,7 +98,7 @@ def run_library(run: LibraryRun) -> None:
         return Predictor.load(checkpoint, device=run.device)
 
     options = PlanOptions(run.min_confidence, run.overwrite_gps, run.recursive, run.batch_size)
-    with open_library(run.folder, run.db) as library:
+    with open_library(run.folder, run.db, lock_timeout=run.wait) as library:
         bar = _Bar("predict")
         try:
             plan = plan_library(library, load, model_id=model_id, options=options, progress=bar, on_total=bar.total)
@@ -112,7 +123,7 @@ def run_library(run: LibraryRun) -> None:
         if opened:
             set_proposal_status(library, opened, "accepted")
         _apply(library, report=report, write=run.write, sidecar_name=run.sidecar_name,
-               overwrite_gps=run.overwrite_gps, geojson=run.geojson)  # fmt: skip
+               overwrite_gps=run.overwrite_gps, geojson=run.geojson, tags=run.tags)  # fmt: skip
 
 
 def _estimate(library: Any, run: LibraryRun) -> None:
@@ -186,6 +197,8 @@ def apply(
     report: Annotated[
         Path | None, typer.Option(metavar="FILE.csv", help="Per-photo report, also for --undo (default: cache).")
     ] = None,
+    wait: WaitOption = 30.0,
+    tags: TagsOption = None,
 ) -> None:
     """Write the accepted proposals: from a reviewed plan CSV (its accept column), or those accepted
     in the index (the review page). A photo deleted, renamed or changed since the plan is skipped."""
@@ -203,7 +216,7 @@ def apply(
         folder = Path(roots.pop())  # type: ignore[arg-type]
     report = report or _default_report()
     check_report_path(report)
-    with open_library(folder, db) as library:
+    with open_library(folder, db, lock_timeout=wait) as library:
         ids: list[int] | None = None
         if plan is not None:
             decided = decide_from_plan(library, lines)
@@ -215,7 +228,7 @@ def apply(
             )
             ids = decided.accepted
         _apply(library, proposal_ids=ids, report=report, write=write, sidecar_name=sidecar_name,
-               overwrite_gps=overwrite_gps)  # fmt: skip
+               overwrite_gps=overwrite_gps, tags=tags)  # fmt: skip
 
 
 def undo(
@@ -224,6 +237,7 @@ def undo(
         str | None, typer.Option(metavar="KIND", help="Only proposals of this kind: landmark or estimate.")
     ] = None,
     db: DbOption = None,
+    wait: WaitOption = 30.0,
 ) -> None:
     """Take back what geotag wrote into this library (as its index records), or only --kind estimate.
     A photo whose location changed since is left alone; exits 1 unless every photo is as it was."""
@@ -231,7 +245,7 @@ def undo(
     from landmarks.geotag.undo import UNDONE
     from landmarks.library.db import open_library
 
-    with open_library(folder, db) as library:
+    with open_library(folder, db, lock_timeout=wait) as library:
         summary = undo_library(library, kind=kind)
     _say_removed(summary.temporaries_removed)
     if not summary.results:

@@ -27,11 +27,10 @@ from landmarks.engine.calibration import calibrated_probs
 from landmarks.engine.checkpoint import Checkpoint, load_checkpoint
 from landmarks.engine.runtime import Runtime
 from landmarks.errors import CheckpointError, LandmarksError
+from landmarks.inference.resolve import resolve_checkpoint
 from landmarks.inference.types import Guess, Neighbour, Prediction
 from landmarks.inference.verify import GeometricVerifier
 from landmarks.retrieval.decision import DECISION_SCORES, Decided, DecisionRule, decide
-from landmarks.settings import get_settings
-from landmarks.state import last_model
 
 ImageInput = Path | str | bytes | Image.Image
 
@@ -40,22 +39,6 @@ NEIGHBOURS_SHOWN = 5
 
 VERIFIED_INLIERS = 10
 """Geometric inliers with a training photo that make its landmark the answer (with `verify`)."""
-
-
-def resolve_checkpoint(checkpoint: Path | str | None = None) -> Path:
-    """The checkpoint to use: the argument, LANDMARKS_CHECKPOINT, else the last model `landmarks train` finished."""
-    if checkpoint:
-        return Path(checkpoint)
-    settings = get_settings()
-    if settings.checkpoint:
-        return Path(settings.checkpoint)
-    last = last_model()
-    if last is not None and last.is_file():
-        return last
-    raise CheckpointError(
-        "no model to predict with: pass --checkpoint FILE, set LANDMARKS_CHECKPOINT, or train one with "
-        "`landmarks train --data DIR --out RUN_DIR`"
-    )
 
 
 class Predictor:

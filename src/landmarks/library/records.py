@@ -321,3 +321,22 @@ def writes(db: LibraryDB, *, photo_id: int | None = None, status: str | None = N
             where.append(f"{column} = ?")
             params.append(value)
     return [_write(r) for r in db.query(f"SELECT * FROM writes WHERE {' AND '.join(where)} ORDER BY id", params)]
+
+
+def note_location(
+    conn: sqlite3.Connection,
+    photo_id: int,
+    gps: tuple[float, float] | None,
+    *,
+    source: str | None,
+    error_m: float | None = None,
+    in_sidecar: bool = False,
+) -> None:
+    """Record the GPS a write of ours just gave (or an undo took from) a photo, inside the caller's
+    transaction: the photo's new stamp is already in the index, so a scan would not read it again."""
+    lat, lon = gps if gps is not None else (None, None)
+    conn.execute(
+        "UPDATE photos SET gps_lat = ?, gps_lon = ?, gps_source = ?, gps_error_m = ?, gps_in_sidecar = ? WHERE id = ?",
+        (lat, lon, source if gps is not None else None, error_m if gps is not None else None, int(in_sidecar),
+         photo_id),
+    )  # fmt: skip
