@@ -15,9 +15,8 @@ from landmarks.library.estimate import (
     NoEstimate,
     Shot,
     estimate,
-    lens_circle,
-    toward,
 )
+from landmarks.library.geo import lens_circle, toward
 
 T0 = 1_689_330_000.0  # 2023-07-14 10:20 UTC
 NOW = T0 + 365 * 86400

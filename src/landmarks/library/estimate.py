@@ -25,7 +25,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from landmarks.catalog import EARTH_RADIUS_KM, great_circle_km
+from landmarks.catalog import great_circle_km
+from landmarks.library.geo import lens_circle, toward
 
 EARLIEST_S = 788918400.0
 """1995-01-01: earlier capture times come from a camera clock that was never set (or a scan)."""
@@ -144,34 +145,6 @@ def gap_s(a: Shot, b: Shot) -> float:
         return b.utc_s - a.utc_s
     assert a.local_s is not None and b.local_s is not None
     return b.local_s - a.local_s
-
-
-def toward(lat: float, lon: float, lat2: float, lon2: float, km: float) -> tuple[float, float]:
-    """The point `km` along the great circle from (lat, lon) toward (lat2, lon2)."""
-    total = great_circle_km(lat, lon, lat2, lon2)
-    if total <= 0 or km <= 0:
-        return lat, lon
-    f = min(km / total, 1.0)
-    delta = total / EARTH_RADIUS_KM
-    p1, l1, p2, l2 = map(math.radians, (lat, lon, lat2, lon2))
-    a, b = math.sin((1 - f) * delta) / math.sin(delta), math.sin(f * delta) / math.sin(delta)
-    x = a * math.cos(p1) * math.cos(l1) + b * math.cos(p2) * math.cos(l2)
-    y = a * math.cos(p1) * math.sin(l1) + b * math.cos(p2) * math.sin(l2)
-    z = a * math.sin(p1) + b * math.sin(p2)
-    return math.degrees(math.atan2(z, math.hypot(x, y))), math.degrees(math.atan2(y, x))
-
-
-def lens_circle(d: float, ra: float, rb: float) -> tuple[float, float]:
-    """Smallest circle holding the intersection of disc(A, ra) and disc(B, rb), |AB| = d (which must
-    meet: d <= ra + rb). Returns (its centre's distance from A along AB, its radius)."""
-    if d <= abs(ra - rb) or d == 0:  # one disc inside the other: the lens is the smaller disc
-        return (0.0, ra) if ra <= rb else (d, rb)
-    a = (d * d + ra * ra - rb * rb) / (2 * d)  # where the common chord crosses AB
-    h = math.sqrt(max(ra * ra - a * a, 0.0))
-    near, far = max(-ra, d - rb), min(ra, d + rb)  # the lens's extent along AB
-    if a - near <= h + 1e-9 and far - a <= h + 1e-9:
-        return a, h
-    return (0.0, ra) if ra <= rb else (d, rb)
 
 
 def needed_kmh(a: Anchor, b: Anchor, seconds: float) -> float:
