@@ -50,7 +50,7 @@ def trip(tmp_path: Path) -> Path:
 def _tower(handle: LibraryDB) -> None:
     tower = handle.photo_by_path("a_tower.jpg")
     add_proposal(handle, tower.id, kind="landmark", latitude=48.8584, longitude=2.2945, radius_km=0.2,
-                 landmark="Eiffel Tower", city="Paris", country="France")  # fmt: skip
+                 landmark="Eiffel Tower", city="Paris", country="France", confidence=0.93)  # fmt: skip
 
 
 @pytest.fixture
@@ -79,12 +79,16 @@ def test_plan_proposes_estimates_with_their_anchor_and_says_why_not_for_the_rest
     lunch, phone = (proposals(db, kind="estimate", photo_id=db.photo_by_path(p).id)[0]
                     for p in ("b_lunch.jpg", "e_phone.jpg"))  # fmt: skip
     assert lunch.anchor_photo_id == db.photo_by_path("a_tower.jpg").id and lunch.status == "proposed"
-    assert (lunch.latitude, lunch.longitude, lunch.city) == (48.8584, 2.2945, "Paris")
+    assert (lunch.latitude, lunch.longitude, lunch.city, lunch.confidence) == (48.8584, 2.2945, "Paris", 0.93)
     assert lunch.radius_km == pytest.approx(0.2 + 5 * 10 / 60)
     assert lunch.detail["anchor_path"] == "a_tower.jpg" and "10 min after" in lunch.detail["reason"]
     assert phone.anchor_photo_id == db.photo_by_path("d_phone_gps.jpg").id
     assert phone.radius_km == pytest.approx(0.01 + 5 * 5 / 60) and phone.detail["anchor_source"] == "gps"
-    assert phone.detail["camera"] == {"make": "Apple", "model": "iPhone 12", "serial": None}
+    assert phone.confidence is None and phone.detail["camera"] == {
+        "make": "Apple",
+        "model": "iPhone 12",
+        "serial": None,
+    }
 
 
 def test_planning_again_keeps_reviewed_estimates_and_withdraws_unsupported_ones(db: LibraryDB) -> None:

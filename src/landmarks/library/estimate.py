@@ -75,6 +75,8 @@ class Anchor:
     source: str
     """`gps` or `landmark`."""
     landmark: str | None = None
+    confidence: float | None = None
+    """The model's confidence in a landmark anchor (an estimate from it is no surer than that)."""
 
 
 @dataclass(frozen=True)

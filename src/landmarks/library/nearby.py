@@ -101,7 +101,7 @@ def gather(db: LibraryDB) -> tuple[list[PhotoRow], dict[int, Anchor], dict[int, 
         if p.id in landmark and p.id not in applied_estimate:
             r = landmark[p.id]
             radius = r.radius_km if r.radius_km and r.radius_km > 0 else LANDMARK_RADIUS_KM
-            anchors[p.id] = Anchor(p.id, r.latitude, r.longitude, radius, "landmark", r.landmark)
+            anchors[p.id] = Anchor(p.id, r.latitude, r.longitude, radius, "landmark", r.landmark, r.confidence)
             not_targets[p.id] = "landmark"
         elif (p.id, p.digest) in rejected and p.id not in not_targets:
             not_targets[p.id] = "rejected_before"
@@ -197,7 +197,7 @@ def _row(
     }  # fmt: skip
     city, country = places.get(e.anchor_id, (None, None))
     return (photo.id, e.anchor_id, e.anchor2_id, photo.digest, e.latitude, e.longitude, e.radius_km, city, country,
-            json.dumps(detail, ensure_ascii=False))  # fmt: skip
+            first.confidence, json.dumps(detail, ensure_ascii=False))  # fmt: skip
 
 
 def _commit(db: LibraryDB, withdraw: list[int], rows: list[tuple[Any, ...]]) -> list[int]:
@@ -212,8 +212,8 @@ def _commit(db: LibraryDB, withdraw: list[int], rows: list[tuple[Any, ...]]) -> 
             conn.execute("DELETE FROM proposals WHERE photo_id = ? AND status IN ('proposed', 'accepted')", (row[0],))
             found = conn.execute(
                 "INSERT INTO proposals (photo_id, kind, anchor_photo_id, anchor2_photo_id, digest, latitude,"
-                " longitude, radius_km, city, country, detail, status, created, updated)"
-                " VALUES (?, 'estimate', ?, ?, ?, ?, ?, ?, ?, ?, ?, 'proposed', ?, ?) RETURNING id",
+                " longitude, radius_km, city, country, confidence, detail, status, created, updated)"
+                " VALUES (?, 'estimate', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'proposed', ?, ?) RETURNING id",
                 (*row, stamp, stamp),
             ).fetchone()
             ids.append(int(found[0]))
