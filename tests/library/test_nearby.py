@@ -116,7 +116,8 @@ def test_library_estimate_command_writes_proposals_and_a_report(
         monkeypatch.setattr(sys, "argv", ["landmarks", *map(str, args)])
         with pytest.raises(SystemExit) as exit_info:
             main()
-        return int(exit_info.value.code or 0), capsys.readouterr().out
+        captured = capsys.readouterr()
+        return int(exit_info.value.code or 0), captured.out + captured.err
 
     assert run("library", "scan", trip, "--db", index, "-q")[0] == 0
     with open_library(trip, index) as handle:
@@ -131,3 +132,5 @@ def test_library_estimate_command_writes_proposals_and_a_report(
     code, out = run("library", "estimate", trip, "--db", index, "--speed-kmh", "60", "--max-radius-km", "2")
     assert code == 0 and "skipped: radius_too_large" in out and "withdrawn" in out
     assert run("library", "estimate", trip, "--db", index, "--speed-kmh", "0")[0] == 2
+    code, out = run("library", "estimate", trip, "--db", index, "--report", tmp_path)  # a folder: refused first
+    assert code == 1 and "cannot write" in out and "Traceback" not in out

@@ -131,10 +131,15 @@ def estimate(
 ) -> None:
     """Plan estimated locations for photos taken near located ones (same camera, close in time).
 
-    Anchors: photos with GPS and photos with a live landmark proposal. Estimates become proposals of
-    kind `estimate` (with their anchor photo), applied and undone like landmark ones."""
+    Anchors: photos with GPS and photos with a live landmark proposal (made by `geotag DIR --plan`;
+    `geotag DIR --plan --estimate-nearby` does both at once). Estimates become proposals of kind
+    `estimate` (with their anchor photo), applied (`geotag apply`) and undone like landmark ones."""
+    from landmarks.geotag.report import check_writable
     from landmarks.library.db import open_library
     from landmarks.library.nearby import plan_estimates, write_report
+
+    if report is not None:
+        check_writable(report)
 
     options = EstimateOptions(window * 60, speed_kmh, max_radius_km, any_camera=any_camera)
     with open_library(folder, db) as library:

@@ -23,6 +23,7 @@ from typing import Any
 
 from landmarks.atomic import atomic_write_text
 from landmarks.catalog import great_circle_km
+from landmarks.errors import LibraryError
 from landmarks.library.db import LibraryDB, PhotoRow, now
 from landmarks.library.estimate import Anchor, Estimate, EstimateOptions, NoEstimate, Shot, estimate
 from landmarks.library.records import ProposalRow, proposals
@@ -229,4 +230,7 @@ def write_report(plan: NearbyPlan, path: Path | str) -> Path:
     writer = csv.DictWriter(buffer, fieldnames=REPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(asdict(o) for o in plan.outcomes)
-    return atomic_write_text(path, buffer.getvalue())
+    try:
+        return atomic_write_text(path, buffer.getvalue())
+    except OSError as exc:
+        raise LibraryError(f"cannot write the estimate report {path}: {exc.strerror or exc}") from exc
