@@ -9,11 +9,12 @@ estimate is the smallest circle holding that lens (its centre moves from one anc
 the photo's time does: a time interpolation with an honest radius). Pure: no database, no files.
 
 Clocks: two photos are compared by their UTC instants when both carry an offset
-(OffsetTimeOriginal), else by the camera clock's wall time, which is only meaningful within one camera.
-A clock set in the future, or never set (before 1995), is not trusted at all. Two anchors the camera
-cannot have travelled between (faster than `max_travel_kmh`, an airliner) contradict each other:
-nothing is estimated between them. An anchor that contradicts both its neighbours while they agree,
-or a landmark that contradicts a neighbour's GPS, is dropped as misrecognised.
+(OffsetTimeOriginal), else by the camera clock's wall time, which is only meaningful within one
+camera (so `any_camera` lets other cameras' anchors in only by UTC). A clock set in the future, or
+never set (before 1995), is not trusted at all. Two anchors the camera cannot have travelled between
+(faster than `max_travel_kmh`, an airliner) contradict each other: nothing is estimated between
+them. An anchor that contradicts both its neighbours while they agree, or a landmark that
+contradicts a neighbour's GPS, is dropped as misrecognised.
 """
 
 from __future__ import annotations
