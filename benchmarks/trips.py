@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import statistics
 import tempfile
@@ -264,6 +265,7 @@ def main() -> None:
     from landmarks.library.db import open_library
 
     with tempfile.TemporaryDirectory(prefix="trips-") as tmp:
+        os.environ["LANDMARKS_CACHE"] = str(Path(tmp) / "cache")  # nothing of the user's is read or written
         _, held_out = negative_halves(EVERYDAY, Path(tmp) / "fit", seed=0)
         photos = generate(args, held_out)
         root = Path(tmp) / "library"
