@@ -16,9 +16,11 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from landmarks.cli.library import DEFAULTS, AnyCameraOption, MaxRadiusOption, SpeedOption, WindowOption
 from landmarks.cli.predict import BACKEND_HELP, BackendKind
 from landmarks.errors import LandmarksError
 from landmarks.geotag.metadata import SidecarName, WriteMode
+from landmarks.library.estimate import EstimateOptions
 
 _MAX_PROBLEM_LINES = 20
 
@@ -126,6 +128,22 @@ def geotag(
     ] = False,
     wait: WaitOption = 30.0,
     tags: TagsOption = None,
+    estimate_nearby: Annotated[
+        bool,
+        typer.Option(
+            "--estimate-nearby",
+            help="Library: also estimate where photos without GPS or landmark were taken, from the same "
+            "camera's located photos close in time (GPS error = the estimate's radius).",
+        ),
+    ] = False,
+    window: WindowOption = DEFAULTS.window_s / 60,
+    speed_kmh: SpeedOption = DEFAULTS.speed_kmh,
+    max_radius_km: MaxRadiusOption = DEFAULTS.max_radius_km,
+    any_camera: AnyCameraOption = False,
+    estimate_report: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE.csv", help="With --estimate-nearby: one row per photo, its estimate or why none."),
+    ] = None,
 ) -> None:
     """Recognise the landmark in each photo and write its location (the default command).
 
@@ -146,8 +164,12 @@ def geotag(
     if not photos:
         raise GeotagUsageError("give photos or folders to geotag, or --undo REPORT.csv")
     library_mode = len(photos) == 1 and Path(photos[0]).is_dir() and not (no_index or dry_run)
-    if (plan or db is not None or plan_csv is not None) and not library_mode:
-        raise GeotagUsageError("--plan, --plan-csv and --db need one library folder (and no --dry-run/--no-index)")
+    if (plan or db is not None or plan_csv is not None or estimate_nearby) and not library_mode:
+        raise GeotagUsageError(
+            "--plan, --plan-csv, --db and --estimate-nearby need one library folder (and no --dry-run/--no-index)"
+        )
+    if estimate_report is not None and not estimate_nearby:
+        raise GeotagUsageError("--estimate-report goes with --estimate-nearby")
     if library_mode:
         from landmarks.cli.geotag_library import LibraryRun, run_library
 
@@ -157,6 +179,10 @@ def geotag(
                 plan_csv=plan_csv, min_confidence=min_confidence, write=write, sidecar_name=sidecar_name,
                 recursive=recursive, overwrite_gps=overwrite_gps, report=report, geojson=geojson,
                 batch_size=batch_size, wait=wait, tags=tags, backend=backend.value,
+                estimate=EstimateOptions(window * 60, speed_kmh, max_radius_km, any_camera=any_camera)
+                if estimate_nearby
+                else None,
+                estimate_report=estimate_report,
             )
         )  # fmt: skip
         return

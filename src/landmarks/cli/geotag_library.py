@@ -27,6 +27,7 @@ from landmarks.cli.geotag import (
 )
 from landmarks.errors import LandmarksError
 from landmarks.geotag.metadata import SidecarName, WriteMode
+from landmarks.library.estimate import EstimateOptions
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class LibraryRun:
     wait: float = 30.0
     tags: bool | None = None
     backend: str = "auto"
+    estimate: EstimateOptions | None = None
+    """Also plan estimates for the photos around located ones (`--estimate-nearby`)."""
+    estimate_report: Path | None = None
 
 
 class _Bar:
@@ -85,7 +89,7 @@ def run_library(run: LibraryRun) -> None:
     report = None if run.plan_only else (run.report or _default_report())
     if report is not None:
         check_report_path(report)
-    for output in (run.geojson, run.plan_csv):
+    for output in (run.geojson, run.plan_csv, run.estimate_report):
         if output is not None:
             check_writable(output)
 
@@ -107,17 +111,32 @@ def run_library(run: LibraryRun) -> None:
         )
         if plan.recovered:
             typer.secho(f"settled {plan.recovered} write(s) an interrupted run had left unfinished", err=True)
+        if run.estimate is not None:
+            _estimate(library, run)
         if run.plan_only:
             path = run.plan_csv or _default_plan()
             lines = write_plan(library, path)
             typer.echo(f"plan: {_shown(path)} ({lines} proposals to review: fill the accept column with yes/no)")
             typer.echo(f"then: landmarks geotag apply --plan {_shown(path)}" + (f" --db {run.db}" if run.db else ""))
             return
-        opened = [p.id for p in proposals(library, status="proposed", kind="landmark")]
+        kinds = ("landmark", "estimate") if run.estimate is not None else ("landmark",)
+        opened = [p.id for p in proposals(library, status="proposed") if p.kind in kinds]
         if opened:
             set_proposal_status(library, opened, "accepted")
         _apply(library, report=report, write=run.write, sidecar_name=run.sidecar_name,
                overwrite_gps=run.overwrite_gps, geojson=run.geojson, tags=run.tags)  # fmt: skip
+
+
+def _estimate(library: Any, run: LibraryRun) -> None:
+    """Estimates for the photos around the located ones, after the landmark proposals they build on."""
+    from landmarks.cli.library import say_plan
+    from landmarks.library.nearby import plan_estimates, write_report
+
+    assert run.estimate is not None
+    estimates = plan_estimates(library, run.estimate)
+    say_plan(estimates)
+    path = run.estimate_report or _default_report().with_name(f"estimates-{datetime.now():%Y%m%d-%H%M%S-%f}.csv")
+    typer.echo(f"estimates: {_shown(write_report(estimates, path))} (every photo considered, and why)")
 
 
 def _apply(library: Any, *, proposal_ids: list[int] | None = None, **kwargs: Any) -> None:

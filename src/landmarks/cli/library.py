@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from landmarks.errors import LandmarksError
+from landmarks.library.estimate import EstimateOptions
+
+if TYPE_CHECKING:
+    from landmarks.library.nearby import NearbyPlan
 
 app = typer.Typer(
     help="Index a photo library so geotag runs are incremental; see what is located.", no_args_is_help=True
@@ -19,6 +23,26 @@ DirArg = Annotated[Path, typer.Argument(metavar="DIR", help="The library's root 
 DbOption = Annotated[
     Path | None,
     typer.Option("--db", metavar="FILE", help="Index file (default: one per library in the cache folder)."),
+]
+
+
+DEFAULTS = EstimateOptions()
+WindowOption = Annotated[
+    float, typer.Option("--window", min=0.1, metavar="MIN", help="Only anchors this many minutes away place a photo.")
+]
+SpeedOption = Annotated[
+    float,
+    typer.Option(
+        min=0.1, help="Assumed travel speed (walking pace: one tours a landmark on foot); the radius grows with it."
+    ),
+]
+MaxRadiusOption = Annotated[float, typer.Option(min=0.01, help="Propose no estimate looser than this (km).")]
+AnyCameraOption = Annotated[
+    bool,
+    typer.Option(
+        "--any-camera",
+        help="Also anchors of other cameras, when both photos record their UTC offset (cameras carried together).",
+    ),
 ]
 
 
@@ -91,3 +115,45 @@ def export(
             typer.echo(f"{export_geojson(library, geojson)} located photos -> {_shown(geojson)}")
         if csv is not None:
             typer.echo(f"{export_csv(library, csv)} photos -> {_shown(csv)}")
+
+
+@app.command()
+def estimate(
+    folder: DirArg,
+    db: DbOption = None,
+    window: WindowOption = DEFAULTS.window_s / 60,
+    speed_kmh: SpeedOption = DEFAULTS.speed_kmh,
+    max_radius_km: MaxRadiusOption = DEFAULTS.max_radius_km,
+    any_camera: AnyCameraOption = False,
+    report: Annotated[
+        Path | None, typer.Option(metavar="FILE.csv", help="One row per photo: its estimate or why none.")
+    ] = None,
+) -> None:
+    """Plan estimated locations for photos taken near located ones (same camera, close in time).
+
+    Anchors: photos with GPS and photos with a live landmark proposal (made by `geotag DIR --plan`;
+    `geotag DIR --plan --estimate-nearby` does both at once). Estimates become proposals of kind
+    `estimate` (with their anchor photo), applied (`geotag apply`) and undone like landmark ones."""
+    from landmarks.geotag.report import check_writable
+    from landmarks.library.db import open_library
+    from landmarks.library.nearby import plan_estimates, write_report
+
+    if report is not None:
+        check_writable(report)
+
+    options = EstimateOptions(window * 60, speed_kmh, max_radius_km, any_camera=any_camera)
+    with open_library(folder, db) as library:
+        plan = plan_estimates(library, options)
+    say_plan(plan)
+    if report is not None:
+        typer.echo(f"report: {_shown(write_report(plan, report))}")
+
+
+def say_plan(plan: NearbyPlan) -> None:
+    """The plan's counts: how many estimated, and why the others were not."""
+    estimated = sum(o.outcome in ("proposed", "kept") for o in plan.outcomes)
+    considered = sum(o.outcome != "anchor" and o.reason != "has_location" for o in plan.outcomes)
+    anchors = sum(o.outcome == "anchor" for o in plan.outcomes)
+    typer.echo(f"estimated {estimated} of {considered} photos without a location of their own ({anchors} anchors)")
+    for key, count in sorted(plan.counts.items()):
+        typer.echo(f"  {key:<34} {count:>6}")
