@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from landmarks.errors import LandmarksError
+
+if TYPE_CHECKING:
+    from landmarks.serve.review import ReviewLibrary
+    from landmarks.serve.settings import ServeSettings
 
 
 def serve(
@@ -25,8 +29,23 @@ def serve(
         typer.Option(min=1, help="Inferences at once (env LANDMARKS_SERVE_MAX_CONCURRENCY; default: 2)."),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    library: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            file_okay=False,
+            help="Also serve the review view of this library at /review (scan and plan it first).",
+        ),
+    ] = None,
+    db: Annotated[
+        Path | None, typer.Option("--db", metavar="FILE", help="The library's index file (default: in the cache).")
+    ] = None,
 ) -> None:
-    """Serve the recognition API (/api/v1/predict, /docs) and the web page at http://HOST:PORT/."""
+    """Serve the recognition API (/api/v1/predict, /docs) and the web page at http://HOST:PORT/.
+
+    With --library, also the review view at /review: accept or reject planned locations, then write
+    them. Off loopback it needs a token (LANDMARKS_SERVE_TOKEN, else one is made up and printed in the
+    URL); every request of the view then carries it."""
     import uvicorn
     from pydantic import ValidationError
 
@@ -40,15 +59,37 @@ def serve(
     except ValidationError as exc:
         raise LandmarksError(f"bad serve setting: {exc}") from None
 
+    review = _review_library(library, db, settings) if library is not None else None
     # Load before uvicorn starts, so a missing or broken checkpoint is a one-line error, not a traceback.
     predictor = Predictor.load(checkpoint)
-    typer.echo(
-        f"landmarks: {len(predictor.classes)} landmarks from {predictor.checkpoint_path}; "
-        f"open http://{settings.host}:{settings.port}/",
-        err=True,
-    )
-    app = create_app(predictor, settings)
+    base = f"http://{_url_host(settings.host)}:{settings.port}"
+    model = f"{len(predictor.classes)} landmarks from {predictor.checkpoint_path}"
+    typer.echo(f"landmarks: {model}; open {base}/", err=True)
+    if review is not None:
+        token = settings.token.get_secret_value() if settings.token is not None else None
+        fragment = f"#token={token}" if token else ""
+        typer.echo(f"landmarks: review {review.root} at {base}/review{fragment}", err=True)
+    app = create_app(predictor, settings, review)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _review_library(folder: Path, db: Path | None, settings: ServeSettings) -> ReviewLibrary:
+    """The library to review, checked now (an index must exist); a made-up token when off loopback."""
+    from pydantic import SecretStr
+
+    from landmarks.library.db import open_library
+    from landmarks.serve.guard import is_loopback, new_token
+    from landmarks.serve.review import ReviewLibrary
+
+    with open_library(folder, db, readonly=True) as index:
+        root, db_path = index.root, index.path
+    if settings.token is None and not is_loopback(settings.host):
+        settings.token = SecretStr(new_token())
+    return ReviewLibrary(root=root, db=db_path, applier=None)
 
 
 def register(app: typer.Typer) -> None:

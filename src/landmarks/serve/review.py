@@ -1,0 +1,295 @@
+"""The review view of a photo library: `/review` and `/api/v1/library/...` (`landmarks serve --library`).
+
+Proposals (planned locations) are read from the library index and shown with their evidence;
+accepting, rejecting and applying change the index and then the photos, so every request goes
+through `ReviewGuard` (token, host and origin rules: see `landmarks.serve.guard`), bodies are read
+under a size cap, photos are named by index id and read through `confine` (never leaving the root,
+never through a symlink), and thumbnails are re-encoded from decoded pixels.
+
+The index is opened per request: read-only for reads (they never wait for a run), writable with the
+library lock for a change, released at once, so `landmarks geotag` runs alongside the server.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+
+from landmarks.data.images import check_pixels, load_rgb
+from landmarks.errors import BadImageError, LandmarksError, LibraryError
+from landmarks.library.db import LibraryDB, open_library
+from landmarks.library.records import proposals, set_proposal_status
+from landmarks.serve.confine import NotInLibraryError, OutsideRootError, TooLargeError, open_confined, read_confined
+from landmarks.serve.guard import ReviewGuard
+from landmarks.serve.review_data import (
+    LocatedList,
+    ProposalList,
+    StatusFilter,
+    accept_above,
+    list_located,
+    list_proposals,
+    proposal_counts,
+)
+from landmarks.serve.schemas import ApiError
+from landmarks.serve.settings import ServeSettings
+
+STATIC_DIR = Path(__file__).parent / "static"
+THUMB_SIDES = (240, 1024)
+"""The thumbnail sizes served: the grid's and the enlarged view's (long side, pixels)."""
+
+Applier = Callable[[LibraryDB, Sequence[int]], dict[str, Any]]
+"""Writes accepted proposals (ids) into their photos through the atomic writer and the undo journal;
+takes a writable index and answers a JSON-able summary. `landmarks.geotag` provides the real one."""
+
+
+@dataclass
+class ReviewLibrary:
+    """The library the review view works on, and how it writes."""
+
+    root: Path
+    db: Path | None = None
+    applier: Applier | None = None
+    lock_timeout_s: float = 2.0
+    _applying: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def reader(self) -> LibraryDB:
+        return open_library(self.root, self.db, readonly=True)
+
+    def writer(self) -> LibraryDB:
+        return open_library(self.root, self.db, lock_timeout=self.lock_timeout_s)
+
+
+class Decision(BaseModel):
+    ids: list[int] = Field(min_length=1, description="the proposals to decide on")
+    status: Literal["accepted", "rejected", "proposed"] = Field(description="proposed takes a decision back")
+
+
+class AcceptAbove(BaseModel):
+    min_confidence: float = Field(ge=0.0, le=1.0)
+    kind: Literal["landmark", "estimate"] | None = None
+
+
+class ApplyRequest(BaseModel):
+    ids: list[int] | None = Field(None, description="accepted proposals to write; all accepted ones when absent")
+
+
+class Changed(BaseModel):
+    changed: list[int]
+    counts: dict[str, int]
+
+
+class ApplyResponse(BaseModel):
+    applied: list[int] = Field(description="proposals written into their photos")
+    refused: dict[str, str] = Field(description="proposal id -> why it was not written")
+    summary: dict[str, Any] = Field(description="what the writer reported")
+    counts: dict[str, int]
+
+
+PATH_ERRORS: tuple[tuple[type[LandmarksError], int, str], ...] = (
+    (OutsideRootError, 403, "outside_library"),
+    (NotInLibraryError, 404, "not_found"),
+    (TooLargeError, 413, "too_large"),
+    (BadImageError, 422, "bad_image"),
+)
+
+
+def _api_error(exc: LandmarksError) -> ApiError:
+    for cls, status, code in PATH_ERRORS:
+        if isinstance(exc, cls):
+            return ApiError(status, code, str(exc))
+    if isinstance(exc, LibraryError):
+        return ApiError(409, "library_busy_or_refused", str(exc))
+    return ApiError(400, "refused", str(exc))
+
+
+async def _run(fn: Callable[..., Any], *args: Any) -> Any:
+    """Index and file work off the event loop; its errors as API answers."""
+    try:
+        return await anyio.to_thread.run_sync(fn, *args)
+    except LandmarksError as exc:
+        raise _api_error(exc) from None
+
+
+async def read_body(request: Request, model: type[BaseModel], max_bytes: int) -> Any:
+    """A JSON body of at most `max_bytes` (counted as it arrives), validated as `model`, else 413 / 422."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(413, "too_large", f"a review request is at most {max_bytes} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise ApiError(413, "too_large", f"a review request is at most {max_bytes} bytes")
+    try:
+        return model.model_validate_json(bytes(body))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ApiError(422, "bad_request", f"{where}: {first['msg']}") from None
+
+
+def thumbnail(root: Path, path: str, side: int, settings: ServeSettings) -> bytes:
+    """A JPEG of the photo's decoded pixels (no byte or tag of the file itself), read inside the root."""
+    data = read_confined(root, path, settings.review_max_photo_bytes)
+    check_pixels(data, settings.review_max_photo_pixels, "review limit")
+    image = load_rgb(data, min_side=side)
+    image.thumbnail((side, side))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=82)
+    return buffer.getvalue()
+
+
+def _apply(library: ReviewLibrary, ids: list[int] | None) -> ApplyResponse:
+    """Check every accepted proposal's photo is inside the root, then hand the good ones to the writer."""
+    if library.applier is None:
+        raise ApiError(501, "apply_unavailable", "this server has no writer for proposals (landmarks.geotag)")
+    if not library._applying.acquire(blocking=False):
+        raise ApiError(409, "apply_running", "an apply is already running; wait for it to finish")
+    try:
+        with library.writer() as db:
+            accepted = {r.id: r for r in proposals(db, status="accepted")}
+            wanted = list(accepted) if ids is None else list(dict.fromkeys(ids))
+            refused: dict[str, str] = {}
+            ready: list[int] = []
+            for pid in wanted:
+                row = accepted.get(pid)
+                photo = db.photo(row.photo_id) if row is not None else None
+                if row is None or photo is None:
+                    refused[str(pid)] = "not an accepted proposal"
+                    continue
+                try:
+                    os.close(open_confined(db.root, photo.path))
+                except LandmarksError as exc:
+                    refused[str(pid)] = str(exc)
+                    continue
+                ready.append(pid)
+            summary = library.applier(db, ready) if ready else {}
+            done = {r.id for r in proposals(db, status="applied")}
+            applied = [pid for pid in ready if pid in done]
+            for pid in ready:
+                if pid not in done:
+                    refused[str(pid)] = str(summary.get("reasons", {}).get(str(pid), "the writer did not write it"))
+            return ApplyResponse(applied=applied, refused=refused, summary=summary, counts=proposal_counts(db))
+    finally:
+        library._applying.release()
+
+
+def review_router(
+    library: ReviewLibrary, settings: ServeSettings, guard: ReviewGuard, page_headers: dict[str, str]
+) -> APIRouter:
+    """The page at `/review` (sent with `page_headers`) and the library API, every API route behind `guard`."""
+    router = APIRouter()
+    thumbs = anyio.CapacityLimiter(settings.review_thumbnail_workers)
+    page_size = settings.review_max_page
+
+    @router.get("/review", include_in_schema=False)
+    async def review_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "review.html", headers=page_headers)
+
+    @router.get("/api/v1/library", tags=["library"], dependencies=[Depends(guard)])
+    async def library_info() -> dict[str, Any]:
+        """The library's root, proposal counts, and whether apply is available."""
+
+        def read() -> dict[str, Any]:
+            with library.reader() as db:
+                return {"root": str(db.root), "counts": proposal_counts(db), "can_apply": library.applier is not None}
+
+        return await _run(read)
+
+    @router.get("/api/v1/library/proposals", response_model=ProposalList, tags=["library"],
+                dependencies=[Depends(guard)])  # fmt: skip
+    async def library_proposals(
+        status: StatusFilter = "review",
+        kind: Literal["landmark", "estimate"] | None = None,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1)] = 200,
+    ) -> ProposalList:
+        """A page of proposals in photo-path order (`review`: not yet written; `open`: proposed or accepted)."""
+
+        def read() -> ProposalList:
+            with library.reader() as db:
+                return list_proposals(db, status=status, kind=kind, offset=offset, limit=min(limit, page_size))
+
+        return await _run(read)
+
+    @router.get("/api/v1/library/located", response_model=LocatedList, tags=["library"],
+                dependencies=[Depends(guard)])  # fmt: skip
+    async def library_located(limit: Annotated[int, Query(ge=1)] = 1000) -> LocatedList:
+        """Photos with a place: their own GPS, or a location applied from a proposal."""
+
+        def read() -> LocatedList:
+            with library.reader() as db:
+                return list_located(db, min(limit, page_size))
+
+        return await _run(read)
+
+    @router.get("/api/v1/library/photos/{photo_id:int}.jpg", tags=["library"], response_class=Response,
+                responses={200: {"content": {"image/jpeg": {}}}}, dependencies=[Depends(guard)])  # fmt: skip
+    async def library_photo(photo_id: int, side: Annotated[int, Query()] = THUMB_SIDES[0]) -> Response:
+        """A JPEG of photo `photo_id` (index id) made from its decoded pixels; `side` is 240 or 1024."""
+        if side not in THUMB_SIDES:
+            raise ApiError(422, "bad_side", f"side must be one of {THUMB_SIDES}")
+
+        def read() -> bytes:
+            with library.reader() as db:
+                photo = db.photo(photo_id)
+                root = db.root
+            if photo is None or photo.status != "present":
+                raise NotInLibraryError(f"no photo {photo_id} in this library")
+            return thumbnail(root, photo.path, side, settings)
+
+        async with thumbs:
+            body = await _run(read)
+        return Response(body, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
+
+    @router.post("/api/v1/library/proposals/decide", response_model=Changed, tags=["library"],
+                 dependencies=[Depends(guard.write)])  # fmt: skip
+    async def decide(request: Request) -> Changed:
+        """Accept or reject proposals (or take the decision back: `proposed`); all or none."""
+        body: Decision = await read_body(request, Decision, settings.review_max_body_bytes)
+        if len(body.ids) > settings.review_max_ids:
+            raise ApiError(413, "too_many", f"at most {settings.review_max_ids} proposals at once")
+
+        def write() -> Changed:
+            with library.writer() as db:
+                set_proposal_status(db, body.ids, body.status)
+                return Changed(changed=list(dict.fromkeys(body.ids)), counts=proposal_counts(db))
+
+        return await _run(write)
+
+    @router.post("/api/v1/library/proposals/accept-above", response_model=Changed, tags=["library"],
+                 dependencies=[Depends(guard.write)])  # fmt: skip
+    async def accept_all_above(request: Request) -> Changed:
+        """Accept every undecided proposal whose confidence is at least `min_confidence`."""
+        body: AcceptAbove = await read_body(request, AcceptAbove, settings.review_max_body_bytes)
+
+        def write() -> Changed:
+            with library.writer() as db:
+                ids = accept_above(db, body.min_confidence, body.kind)
+                if ids:
+                    set_proposal_status(db, ids, "accepted")
+                return Changed(changed=ids, counts=proposal_counts(db))
+
+        return await _run(write)
+
+    @router.post("/api/v1/library/apply", response_model=ApplyResponse, tags=["library"],
+                 dependencies=[Depends(guard.write)])  # fmt: skip
+    async def apply(request: Request) -> ApplyResponse:
+        """Write the accepted proposals (or the accepted ones among `ids`) into their photos."""
+        body: ApplyRequest = await read_body(request, ApplyRequest, settings.review_max_body_bytes)
+        if body.ids is not None and len(body.ids) > settings.review_max_ids:
+            raise ApiError(413, "too_many", f"at most {settings.review_max_ids} proposals at once")
+        return await _run(_apply, library, body.ids)
+
+    return router

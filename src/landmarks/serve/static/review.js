@@ -1,0 +1,380 @@
+// The review view at /review: planned locations as a grid and on a map; accept, reject, then write.
+// Plain ES module, no build step. Every library request carries the token (when the server has one) as
+// an Authorization header, never a cookie; photos are fetched that way too and shown as blob: URLs.
+
+import { project } from "./geo.js";
+
+const $ = (id) => document.getElementById(id);
+const PAGE = 200;
+
+const el = {
+  root: $("library-root"),
+  tokenForm: $("token-form"),
+  tokenInput: $("token-input"),
+  statusFilter: $("status-filter"),
+  kindFilter: $("kind-filter"),
+  minConfidence: $("min-confidence"),
+  acceptAbove: $("accept-above"),
+  apply: $("apply"),
+  counts: $("counts"),
+  status: $("status"),
+  error: $("error"),
+  applyResult: $("apply-result"),
+  proposalDots: $("proposal-dots"),
+  locatedDots: $("located-dots"),
+  locatedCount: $("located-count"),
+  grid: $("proposals"),
+  empty: $("empty"),
+  more: $("more"),
+  viewer: $("viewer"),
+  viewerImage: $("viewer-image"),
+  viewerCaption: $("viewer-caption"),
+};
+
+const state = { token: null, proposals: [], total: 0, counts: {}, canApply: false, thumbs: new Map() };
+
+// ---- token and requests -----------------------------------------------------------------------------
+
+function takeToken() {
+  // `landmarks serve` prints /review#token=...: the fragment never reaches the server or its logs.
+  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (match) {
+    sessionStorage.setItem("landmarks-token", decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem("landmarks-token");
+}
+
+class ApiFailure extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function api(path, body) {
+  const headers = {};
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  const init = { headers, cache: "no-store" };
+  if (body !== undefined) {
+    init.method = "POST";
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  if (response.status === 401) {
+    el.tokenForm.hidden = false;
+    throw new ApiFailure(401, "This view needs its token.");
+  }
+  if (!response.ok) {
+    const data = await response.json().catch(() => null);
+    throw new ApiFailure(response.status, (data && data.detail) || `The server answered ${response.status}`);
+  }
+  return response;
+}
+
+async function photoUrl(photoId, side = 240) {
+  const key = `${photoId}/${side}`;
+  if (!state.thumbs.has(key)) {
+    const pending = api(`/api/v1/library/photos/${photoId}.jpg?side=${side}`)
+      .then((r) => r.blob())
+      .then((b) => URL.createObjectURL(b));
+    pending.catch(() => state.thumbs.delete(key));
+    state.thumbs.set(key, pending);
+  }
+  return state.thumbs.get(key);
+}
+
+function showPhoto(img, photoId, side) {
+  img.dataset.photo = String(photoId);
+  photoUrl(photoId, side)
+    .then((url) => { img.src = url; })
+    .catch((err) => { img.alt = `no picture: ${err.message}`; img.classList.add("broken"); });
+}
+
+// ---- formatting ----------------------------------------------------------------------------------------
+
+const pct = (p) => (p === null || p === undefined ? "no confidence" : `${(p * 100).toFixed(1)}%`);
+
+function coords(lat, lon) {
+  return `${Math.abs(lat).toFixed(4)}° ${lat >= 0 ? "N" : "S"}, ${Math.abs(lon).toFixed(4)}° ${lon >= 0 ? "E" : "W"}`;
+}
+
+function node(tag, className, text) {
+  const n = document.createElement(tag);
+  if (className) n.className = className;
+  if (text !== undefined) n.textContent = text;
+  return n;
+}
+
+function place(n, lat, lon) {
+  const { x, y } = project(lat, lon);
+  n.style.left = `${(x * 100).toFixed(4)}%`;
+  n.style.top = `${(y * 100).toFixed(4)}%`;
+}
+
+function setStatus(text, busy = false) {
+  el.status.textContent = text;
+  el.status.classList.toggle("busy", busy);
+}
+
+function showError(err) {
+  el.error.textContent = err instanceof TypeError ? "The server could not be reached." : err.message;
+  el.error.hidden = false;
+}
+
+// ---- the grid ----------------------------------------------------------------------------------------
+
+function card(p) {
+  const li = node("li", `proposal kind-${p.kind} status-${p.status}`);
+  li.id = `proposal-${p.id}`;
+  li.dataset.id = String(p.id);
+  li.dataset.kind = p.kind;
+  li.dataset.status = p.status;
+
+  const box = node("div", "thumb-box");
+  const img = node("img", "thumb");
+  img.alt = p.photo.path;
+  showPhoto(img, p.photo.photo_id, 240);
+  box.append(img);
+  box.addEventListener("click", () => openViewer(p.photo));
+
+  const badges = node("div", "badges");
+  badges.append(node("span", `badge kind-${p.kind}`, p.kind), node("span", `badge status-${p.status}`, p.status));
+  if (p.changed) badges.append(node("span", "badge warn", "photo changed since planned"));
+
+  const title = node("p", "title");
+  title.append(node("span", "landmark", p.landmark || "Estimated place"), node("span", "confidence", pct(p.confidence)));
+  const where = node("p", "where", [p.city, p.country].filter(Boolean).join(", "));
+  const at = node("span", "small", ` · ${coords(p.latitude, p.longitude)}`);
+  if (p.radius_km !== null) at.textContent += ` ± ${p.radius_km < 1 ? p.radius_km.toFixed(2) : p.radius_km.toFixed(1)} km`;
+  where.append(at);
+
+  li.append(box, node("p", "path", p.photo.path), badges, title, where);
+  if (p.kind === "estimate" && p.anchor) li.append(anchor(p));
+  if (p.top.length > 1) {
+    const guesses = node("ol", "guesses");
+    guesses.append(...p.top.slice(0, 3).map((g) => node("li", "", `${g.name} ${pct(g.probability)}`)));
+    li.append(guesses);
+  }
+  if (p.neighbours.length) li.append(neighbours(p));
+  li.append(decideButtons(p));
+  return li;
+}
+
+function anchor(p) {
+  const box = node("div", "anchor");
+  const img = node("img", "anchor-thumb");
+  img.alt = `anchor photo ${p.anchor.path}`;
+  showPhoto(img, p.anchor.photo_id, 240);
+  const text = node("div", "");
+  const link = node("button", "anchor-link", p.anchor.path);
+  link.type = "button";
+  link.dataset.photo = String(p.anchor.photo_id);
+  link.title = "Show the photo this estimate comes from";
+  link.addEventListener("click", () => openViewer(p.anchor));
+  text.append(node("span", "small", "from the photo of a recognised landmark "), link);
+  if (p.reason) text.append(node("div", "small", p.reason));
+  box.append(img, text);
+  return box;
+}
+
+function neighbours(p) {
+  // The training photos the answer rests on, drawn by the predictor from decoded pixels.
+  const list = node("ul", "neighbours");
+  list.append(
+    ...p.neighbours.slice(0, 3).map((n) => {
+      const li = node("li", "neighbour");
+      li.dataset.index = String(n.index);
+      const img = node("img");
+      img.src = `/api/v1/neighbours/${encodeURIComponent(n.index)}.jpg`;
+      img.alt = `${n.name} (training photo)`;
+      img.loading = "lazy";
+      img.addEventListener("error", () => img.remove());
+      const sim = n.similarity === null ? "" : ` · ${n.similarity.toFixed(2)}`;
+      li.append(img, node("span", "small", `${n.name}${sim}`));
+      return li;
+    }),
+  );
+  const box = node("div", "neighbours-panel");
+  box.append(node("h3", "small", "Closest training photos"), list);
+  return box;
+}
+
+function decideButtons(p) {
+  const box = node("div", "decide");
+  const open = ["proposed", "accepted", "rejected"].includes(p.status);
+  for (const [cls, label, status] of [["accept", "Accept", "accepted"], ["reject", "Reject", "rejected"]]) {
+    const b = node("button", cls, label);
+    b.type = "button";
+    b.disabled = !open;
+    b.setAttribute("aria-pressed", String(p.status === status));
+    // Pressing the chosen decision again takes it back.
+    b.addEventListener("click", () => decide([p.id], p.status === status ? "proposed" : status));
+    box.append(b);
+  }
+  return box;
+}
+
+function render() {
+  el.grid.replaceChildren(...state.proposals.map(card));
+  el.empty.hidden = state.proposals.length > 0;
+  el.more.hidden = state.proposals.length >= state.total;
+  renderCounts();
+  renderProposalMap();
+}
+
+function renderCounts() {
+  const c = state.counts;
+  el.counts.textContent =
+    `${c.proposed || 0} undecided · ${c.accepted || 0} accepted · ${c.rejected || 0} rejected · ` +
+    `${c.applied || 0} written · showing ${state.proposals.length} of ${state.total}`;
+  el.apply.disabled = !state.canApply || !c.accepted;
+  el.apply.textContent = c.accepted ? `Write ${c.accepted} accepted` : "Write accepted";
+}
+
+function renderProposalMap() {
+  el.proposalDots.replaceChildren(
+    ...state.proposals.map((p) => {
+      const dot = node("button", `dot kind-${p.kind} status-${p.status}`);
+      dot.type = "button";
+      dot.dataset.id = String(p.id);
+      dot.title = `${p.landmark || "estimate"} · ${p.photo.path}`;
+      place(dot, p.latitude, p.longitude);
+      dot.addEventListener("click", () => {
+        const target = $(`proposal-${p.id}`);
+        target.scrollIntoView({ block: "center" });
+        target.classList.add("highlight");
+        setTimeout(() => target.classList.remove("highlight"), 1500);
+      });
+      return dot;
+    }),
+  );
+}
+
+function renderLocated(data) {
+  el.locatedCount.textContent = `${data.total} located, ${data.unlocated} not yet`;
+  el.locatedDots.replaceChildren(
+    ...data.photos.map((p) => {
+      const dot = node("span", `dot by-${p.located_by}`);
+      dot.dataset.photo = String(p.photo_id);
+      dot.title = `${p.path} (${p.located_by === "gps" ? "own GPS" : `written: ${p.landmark || p.located_by}`})`;
+      place(dot, p.latitude, p.longitude);
+      return dot;
+    }),
+  );
+}
+
+function openViewer(photo) {
+  el.viewerCaption.textContent = photo.path;
+  el.viewerImage.removeAttribute("src");
+  el.viewerImage.alt = photo.path;
+  showPhoto(el.viewerImage, photo.photo_id, 1024);
+  el.viewer.showModal();
+}
+
+// ---- loading and deciding ---------------------------------------------------------------------------
+
+function query(offset) {
+  const params = new URLSearchParams({ status: el.statusFilter.value, offset: String(offset), limit: String(PAGE) });
+  if (el.kindFilter.value) params.set("kind", el.kindFilter.value);
+  return `/api/v1/library/proposals?${params}`;
+}
+
+async function loadProposals(keep = 0) {
+  const data = await (await api(query(0) + "&" + new URLSearchParams({ limit: String(Math.max(PAGE, keep)) }))).json();
+  state.proposals = data.proposals;
+  state.total = data.total;
+  state.counts = data.counts;
+  render();
+}
+
+async function loadMore() {
+  const data = await (await api(query(state.proposals.length))).json();
+  state.proposals = state.proposals.concat(data.proposals);
+  state.total = data.total;
+  state.counts = data.counts;
+  render();
+}
+
+async function loadLocated() {
+  renderLocated(await (await api("/api/v1/library/located")).json());
+}
+
+async function run(label, work) {
+  el.error.hidden = true;
+  setStatus(label, true);
+  try {
+    await work();
+    setStatus("");
+  } catch (err) {
+    setStatus("");
+    showError(err);
+  }
+}
+
+function decide(ids, status) {
+  return run("Saving…", async () => {
+    await api("/api/v1/library/proposals/decide", { ids, status });
+    await loadProposals(state.proposals.length);
+    document.body.dataset.decided = String(Number(document.body.dataset.decided || 0) + 1);
+  });
+}
+
+el.acceptAbove.addEventListener("click", () => {
+  const min = Number.parseFloat(el.minConfidence.value);
+  if (!Number.isFinite(min) || min < 0 || min > 100) {
+    showError(new Error("The confidence is a percentage from 0 to 100."));
+    return;
+  }
+  const kind = el.kindFilter.value || null;
+  run("Accepting…", async () => {
+    const data = await (await api("/api/v1/library/proposals/accept-above", { min_confidence: min / 100, kind })).json();
+    await loadProposals(state.proposals.length);
+    setStatus(`Accepted ${data.changed.length} at or above ${min}%.`);
+  });
+});
+
+el.apply.addEventListener("click", () =>
+  run("Writing the accepted locations into the photos…", async () => {
+    el.apply.disabled = true;
+    const data = await (await api("/api/v1/library/apply", {})).json();
+    const refused = Object.entries(data.refused);
+    el.applyResult.replaceChildren(
+      node("strong", "", `Wrote ${data.applied.length} photo${data.applied.length === 1 ? "" : "s"}.`),
+    );
+    if (refused.length) {
+      const list = node("ul", "");
+      list.append(...refused.map(([id, why]) => node("li", "", `proposal ${id}: ${why}`)));
+      el.applyResult.append(node("span", "", ` ${refused.length} not written:`), list);
+    }
+    el.applyResult.hidden = false;
+    await Promise.all([loadProposals(state.proposals.length), loadLocated()]);
+  }),
+);
+
+el.more.addEventListener("click", () => run("Loading…", loadMore));
+for (const select of [el.statusFilter, el.kindFilter]) {
+  select.addEventListener("change", () => run("Loading…", () => loadProposals()));
+}
+
+el.tokenForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  state.token = el.tokenInput.value.trim();
+  sessionStorage.setItem("landmarks-token", state.token);
+  el.tokenForm.hidden = true;
+  start();
+});
+
+async function start() {
+  await run("Loading…", async () => {
+    const info = await (await api("/api/v1/library")).json();
+    state.canApply = info.can_apply;
+    el.root.textContent = `Library: ${info.root}`;
+    await Promise.all([loadProposals(), loadLocated()]);
+  });
+  document.body.dataset.ready = "true";
+}
+
+state.token = takeToken();
+start();

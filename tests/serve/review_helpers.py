@@ -1,0 +1,85 @@
+"""A small scanned and planned library for the review view's tests (real files, real index, real exiftool).
+
+Five photos: two recognised landmarks with high confidence, one with low confidence, an estimate
+anchored on the first, and one that already has GPS. Proposals are written straight into the index
+with the records API, as `landmarks geotag --plan` would.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "geotag"))
+
+from geotag_helpers import EXIFTOOL, exiftool_json, exiftool_run, make_photo
+
+from landmarks.library.db import open_library
+from landmarks.library.records import add_proposal, record_prediction
+from landmarks.library.scan import scan_library
+
+__all__ = ["EXIFTOOL", "Planned", "exiftool_json", "plan_library"]
+
+TOKEN = "a-test-token-of-enough-length-0123456789"
+
+EIFFEL = {"landmark": "Eiffel Tower", "latitude": 48.8584, "longitude": 2.2945, "city": "Paris", "country": "France"}
+COLOSSEUM = {"landmark": "Colosseum", "latitude": 41.8902, "longitude": 12.4922, "city": "Rome", "country": "Italy"}
+PETRA = {"landmark": "Petra", "latitude": 30.3285, "longitude": 35.4444, "city": "Wadi Musa", "country": "Jordan"}
+
+
+@dataclass
+class Planned:
+    """The library's root, its index file, and the ids of what the tests look at."""
+
+    root: Path
+    db: Path
+    photos: dict[str, int]
+    proposals: dict[str, int]
+
+
+def _top_k(first: dict[str, object], p: float, second: dict[str, object]) -> list[dict[str, object]]:
+    return [
+        {"rank": 1, "name": first["landmark"], "probability": p},
+        {"rank": 2, "name": second["landmark"], "probability": round(1 - p, 3)},
+    ]
+
+
+def plan_library(root: Path, db: Path, *, neighbour_index: int = 0) -> Planned:
+    """Make, scan and plan the library at `root` with its index at `db`."""
+    for name, seed in (("paris.jpg", 1), ("trip/rome.jpg", 2), ("trip/dim.jpg", 3), ("cafe.jpg", 4), ("gps.jpg", 5)):
+        make_photo(root / name, size=(320, 240), seed=seed)
+    exiftool_run(
+        "-overwrite_original", "-GPS:GPSLatitude=40.6892", "-GPS:GPSLatitudeRef=N",
+        "-GPS:GPSLongitude=74.0445", "-GPS:GPSLongitudeRef=W", str(root / "gps.jpg"),
+    )  # fmt: skip
+    with open_library(root, db) as index:
+        scan_library(root, index, progress=False)
+        ids = {p.path: p.id for p in index.photos()}
+        neighbours = [{"index": neighbour_index, "name": "Eiffel Tower", "similarity": 0.91}]
+        proposals = {}
+        for key, path, place, p, other in (
+            ("paris", "paris.jpg", EIFFEL, 0.97, COLOSSEUM),
+            ("rome", "trip/rome.jpg", COLOSSEUM, 0.93, EIFFEL),
+            ("dim", "trip/dim.jpg", PETRA, 0.41, COLOSSEUM),
+        ):
+            pred = record_prediction(index, ids[path], model_id="m", decision="known", landmark=place["landmark"],
+                                     score=p, threshold=0.5, top_k=_top_k(place, p, other))  # fmt: skip
+            proposals[key] = add_proposal(index, ids[path], kind="landmark", radius_km=0.5, confidence=p,
+                                          prediction_id=pred, detail={"neighbours": neighbours}, **place)  # fmt: skip
+        proposals["cafe"] = add_proposal(
+            index, ids["cafe.jpg"], kind="estimate", latitude=48.8570, longitude=2.2990, radius_km=1.5,
+            confidence=0.8, anchor_photo_id=ids["paris.jpg"], city="Paris", country="France",
+            detail={"reason": "taken 12 minutes after paris.jpg with the same camera"},
+        )  # fmt: skip
+    return Planned(root=root, db=db, photos=ids, proposals=proposals)
+
+
+def outside_photo(path: Path) -> Path:
+    """A photo outside every library root: what confinement must never read or write."""
+    return make_photo(path, size=(320, 240), seed=9)
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    shutil.copytree(source, target, symlinks=True)
