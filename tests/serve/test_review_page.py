@@ -1,0 +1,195 @@
+"""The review view at /review in a real headless Chromium: look, accept two, reject one, write, read back.
+
+A live uvicorn serves the app on loopback over a small scanned and planned library (review_helpers);
+the written photos are read back with the exiftool binary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from pydantic import SecretStr
+from review_helpers import EXIFTOOL, TOKEN, Planned, exif_applier, exiftool_json, plan_library
+from serve_helpers import FakePredictor, live_server, photo_bytes
+
+from landmarks.catalog import Landmark
+from landmarks.serve.app import create_app
+from landmarks.serve.review import Applier, ReviewLibrary
+from landmarks.serve.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.skipif(EXIFTOOL is None, reason="exiftool is not installed"),
+]
+
+
+class WithTrainingPhotos(FakePredictor):
+    """The stand-in predictor, with one training photo at hand for the neighbour thumbnails."""
+
+    def __init__(self, photo: Path) -> None:
+        super().__init__([Landmark("eiffel", None, "Eiffel Tower", 48.8584, 2.2945)])
+        self.photo = photo
+
+    def training_photo(self, index: int) -> Path | None:
+        return self.photo if index == 0 else None
+
+
+@pytest.fixture
+def planned(tmp_path: Path) -> Planned:
+    return plan_library(tmp_path / "library", tmp_path / "index.sqlite")
+
+
+@contextmanager
+def review_site(planned: Planned, tmp_path: Path, applier: Applier, **settings: Any) -> Iterator[str]:
+    training = tmp_path / "train.jpg"
+    training.write_bytes(photo_bytes(seed=11, size=(200, 150)))
+    library = ReviewLibrary(planned.root, planned.db, applier=applier)
+    with live_server(create_app(WithTrainingPhotos(training), ServeSettings(**settings), library)) as url:
+        yield url
+
+
+@contextmanager
+def opened(browser: Browser, url: str) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='true']")
+    try:
+        yield page
+    finally:
+        context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def all_loaded(page: Page, selector: str) -> None:
+    page.wait_for_function(
+        "s => [...document.querySelectorAll(s)].every(i => i.complete && i.naturalWidth > 0)", arg=selector
+    )
+
+
+def assert_dot_at(page: Page, map_id: str, dot: str, lat: float, lon: float) -> None:
+    """The dot's centre is where the equirectangular projection puts (lat, lon) on that map."""
+    world = page.locator(f"#{map_id} .map-image").bounding_box()
+    box = page.locator(dot).bounding_box()
+    assert world and box
+    assert box["x"] + box["width"] / 2 == pytest.approx(world["x"] + (lon + 180) / 360 * world["width"], abs=1.5)
+    assert box["y"] + box["height"] / 2 == pytest.approx(world["y"] + (90 - lat) / 180 * world["height"], abs=1.5)
+
+
+def card(page: Page, proposal_id: int) -> Any:
+    return page.locator(f"#proposal-{proposal_id}")
+
+
+def click_and_wait(page: Page, locator: Any, status: str) -> None:
+    with page.expect_response("**/api/v1/library/proposals/decide"):
+        locator.click()
+    page.wait_for_function(
+        "([id, s]) => document.querySelector('#proposal-' + id)?.dataset.status === s",
+        arg=[int(locator.locator("xpath=ancestor::li[1]").get_attribute("data-id")), status],
+    )
+
+
+def gps(path: Path) -> tuple[float, float] | None:
+    """Signed EXIF coordinates as the exiftool binary reads them back."""
+    tags = exiftool_json(path, "-Composite:GPSLatitude", "-Composite:GPSLongitude")
+    if "Composite:GPSLatitude" not in tags:
+        return None
+    return tags["Composite:GPSLatitude"], tags["Composite:GPSLongitude"]
+
+
+def test_review_accept_two_reject_one_write_and_read_back(browser: Browser, planned: Planned, tmp_path: Path) -> None:
+    ids = planned.proposals
+    with review_site(planned, tmp_path, exif_applier) as url, opened(browser, url + "/review") as page:
+        cards = page.locator("#proposals .proposal")
+        assert cards.count() == 4
+        all_loaded(page, "#proposals img.thumb")  # thumbnails the server drew from the photos' pixels
+        paris = card(page, ids["paris"])
+        assert paris.locator(".landmark").inner_text() == "Eiffel Tower"
+        assert paris.locator(".confidence").inner_text() == "97.0%"
+        assert "Colosseum" in paris.locator(".guesses").inner_text()
+        assert paris.locator(".neighbour").count() == 1
+        all_loaded(page, "#proposals .neighbour img")
+
+        # The estimate: its own colour, its anchor photo as a thumbnail and a link to it.
+        cafe = card(page, ids["cafe"])
+        assert "kind-estimate" in (cafe.get_attribute("class") or "")
+        colours = page.evaluate(
+            "ids => ids.map(i => getComputedStyle(document.querySelector('#proposal-' + i)).borderTopColor)",
+            [ids["paris"], ids["cafe"]],
+        )
+        assert colours[0] != colours[1]
+        all_loaded(page, f"#proposal-{ids['cafe']} .anchor img")
+        cafe.locator(".anchor-link").click()
+        page.locator("#viewer").wait_for(state="visible")
+        assert page.locator("#viewer-caption").inner_text() == "paris.jpg"
+        all_loaded(page, "#viewer-image")
+        assert page.evaluate("document.querySelector('#viewer-image').naturalWidth") == 320  # under 1024: as is
+        page.locator("#viewer button").click()
+
+        # Both maps: the planned places, and what is located so far (one photo with its own GPS).
+        assert page.locator("#proposal-dots .dot").count() == 4
+        assert_dot_at(page, "proposal-map", f"#proposal-dots .dot[data-id='{ids['rome']}']", 41.8902, 12.4922)
+        assert page.locator("#proposal-dots .dot.kind-estimate").count() == 1
+        assert page.locator("#located-dots .dot").count() == 1
+        assert_dot_at(page, "located-map", "#located-dots .dot.by-gps", 40.6892, -74.0445)
+
+        click_and_wait(page, paris.locator(".accept"), "accepted")
+        click_and_wait(page, card(page, ids["rome"]).locator(".accept"), "accepted")
+        click_and_wait(page, card(page, ids["dim"]).locator(".reject"), "rejected")
+        assert "2 accepted" in page.locator("#counts").inner_text()
+        assert page.locator("#apply").inner_text() == "Write 2 accepted"
+
+        with page.expect_response("**/api/v1/library/apply") as answer:
+            page.locator("#apply").click()
+        assert sorted(answer.value.json()["applied"]) == sorted([ids["paris"], ids["rome"]])
+        page.locator("#apply-result").wait_for(state="visible")
+        assert "Wrote 2 photos." in page.locator("#apply-result").inner_text()
+        page.wait_for_function("() => document.querySelectorAll('#located-dots .dot').length === 3")
+        assert page.locator("#located-dots .dot.by-landmark").count() == 2
+        # Written ones leave the "not yet written" list; the rejected one and the undecided estimate stay.
+        page.wait_for_function("() => document.querySelectorAll('#proposals .proposal').length === 2")
+        assert card(page, ids["dim"]).get_attribute("data-status") == "rejected"
+
+    assert gps(planned.root / "paris.jpg") == pytest.approx((48.8584, 2.2945), abs=1e-6)
+    assert gps(planned.root / "trip" / "rome.jpg") == pytest.approx((41.8902, 12.4922), abs=1e-6)
+    assert gps(planned.root / "trip" / "dim.jpg") is None  # rejected
+    assert gps(planned.root / "cafe.jpg") is None  # never decided
+
+
+def test_accept_all_above_a_confidence(browser: Browser, planned: Planned, tmp_path: Path) -> None:
+    ids = planned.proposals
+    with review_site(planned, tmp_path, exif_applier) as url, opened(browser, url + "/review") as page:
+        page.fill("#min-confidence", "90")
+        with page.expect_response("**/api/v1/library/proposals/accept-above") as answer:
+            page.locator("#accept-above").click()
+        assert sorted(answer.value.json()["changed"]) == sorted([ids["paris"], ids["rome"]])
+        page.wait_for_function("() => document.querySelectorAll('.proposal[data-status=accepted]').length === 2")
+        assert card(page, ids["cafe"]).get_attribute("data-status") == "proposed"  # 80 %
+        assert card(page, ids["paris"]).locator(".accept").get_attribute("aria-pressed") == "true"
+
+
+def test_token_comes_in_the_fragment_or_the_form(browser: Browser, planned: Planned, tmp_path: Path) -> None:
+    with review_site(planned, tmp_path, exif_applier, token=SecretStr(TOKEN)) as url:
+        seen: list[str] = []
+        with opened(browser, f"{url}/review#token={TOKEN}") as page:
+            page.on("request", lambda r: seen.append(r.url))
+            assert page.locator("#proposals .proposal").count() == 4
+            assert TOKEN not in page.url  # taken out of the address bar (and never sent: it is a fragment)
+            all_loaded(page, "#proposals img.thumb")
+        assert not [u for u in seen if TOKEN in u]
+        with opened(browser, f"{url}/review") as page:
+            page.locator("#token-form").wait_for(state="visible")
+            assert page.locator("#proposals .proposal").count() == 0
+            page.fill("#token-input", TOKEN)
+            page.locator("#token-form button").click()
+            page.wait_for_function("() => document.querySelectorAll('#proposals .proposal').length === 4")
