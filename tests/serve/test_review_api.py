@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,17 @@ def client(planned: Planned, calls: list[list[int]]) -> Iterator[TestClient]:
 
 def post(client: TestClient, path: str, body: dict[str, Any], **headers: str) -> Any:
     return client.post(f"/api/v1/library/{path}", json=body, headers=headers)
+
+
+def apply(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    """Start an apply job and wait for it: its final state."""
+    r = post(client, "apply", body)
+    assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 30
+    while (state := client.get("/api/v1/library/apply").json())["running"]:
+        assert time.monotonic() < deadline, "the apply job did not finish"
+        time.sleep(0.02)
+    return state
 
 
 # --------------------------------------------------------------------------------------------- the view
@@ -152,13 +165,57 @@ def test_apply_writes_accepted_ones_and_refuses_the_rest(
 ) -> None:
     ids = planned.proposals
     post(client, "proposals/decide", {"ids": [ids["paris"], ids["rome"]], "status": "accepted"})
-    r = post(client, "apply", {"ids": [ids["paris"], ids["dim"]]})
-    assert r.status_code == 200, r.text
-    body = r.json()
+    assert client.get("/api/v1/library/apply").json()["started"] is None
+    body = apply(client, {"ids": [ids["paris"], ids["dim"]]})
+    assert body["total"] == body["done"] == 1 and body["error"] is None
     assert body["applied"] == [ids["paris"]] and body["refused"] == {str(ids["dim"]): "not an accepted proposal"}
     assert calls == [[ids["paris"]]]
-    body = post(client, "apply", {}).json()  # all accepted ones: rome is left
+    body = apply(client, {})  # all accepted ones: rome is left
     assert body["applied"] == [ids["rome"]] and body["counts"]["applied"] == 2
+
+
+def test_apply_runs_in_batches_one_job_at_a_time(planned: Planned) -> None:
+    gate, batches = threading.Event(), []
+
+    def slow(db: LibraryDB, ids: Sequence[int]) -> dict[str, Any]:
+        batches.append(list(ids))
+        assert gate.wait(10)
+        return journal_applier([])(db, ids)
+
+    library = ReviewLibrary(planned.root, planned.db, applier=slow, lock_timeout_s=0.2)
+    library.job.batch = 2
+    app = create_app(FakePredictor([Landmark("e", None, "E")]), ServeSettings(), library)
+    with TestClient(app, base_url=LOCAL) as client:
+        ids = list(planned.proposals.values())
+        post(client, "proposals/decide", {"ids": ids, "status": "accepted"})
+        assert post(client, "apply", {}).status_code == 202
+        assert post(client, "apply", {}).status_code == 409  # one job at a time
+        decided = post(client, "proposals/decide", {"ids": ids[:1], "status": "rejected"})
+        assert decided.status_code == 409  # the job holds the library
+        running = client.get("/api/v1/library/apply").json()
+        assert running["running"] and running["total"] == 4 and running["done"] == 0
+        gate.set()
+        final = library.job.wait(10)
+    assert not final.running and final.done == 4 and sorted(final.applied) == sorted(ids)
+    assert [len(b) for b in batches] == [2, 2]  # progress steps
+
+
+def test_a_failing_writer_ends_the_job_with_its_error(planned: Planned) -> None:
+    def broken(db: LibraryDB, ids: Sequence[int]) -> dict[str, Any]:
+        raise OSError("disk full")
+
+    library = ReviewLibrary(planned.root, planned.db, applier=broken, lock_timeout_s=0.2)
+    app = create_app(FakePredictor([Landmark("e", None, "E")]), ServeSettings(), library)
+    with TestClient(app, base_url=LOCAL) as client:
+        post(client, "proposals/decide", {"ids": [planned.proposals["paris"]], "status": "accepted"})
+        state = apply(client, {})
+        assert state["error"] == "OSError: disk full" and state["applied"] == []
+        assert state["counts"]["accepted"] == 1
+        # The lock was let go: the next change goes through.
+        assert (
+            post(client, "proposals/decide", {"ids": [planned.proposals["paris"]], "status": "rejected"}).status_code
+            == 200
+        )
 
 
 def test_a_run_holding_the_library_gets_a_clear_409(client: TestClient, planned: Planned) -> None:
@@ -261,7 +318,7 @@ def test_symlinks_leading_out_are_403_and_never_written(
         assert r.status_code == 403 and "symlink" in r.json()["detail"]
     ids = planned.proposals
     post(client, "proposals/decide", {"ids": [ids["paris"], ids["rome"], ids["cafe"]], "status": "accepted"})
-    body = post(client, "apply", {}).json()
+    body = apply(client, {})
     assert set(body["refused"]) == {str(ids["paris"]), str(ids["rome"])} and body["applied"] == [ids["cafe"]]
     assert calls == [[ids["cafe"]]]  # the writer never saw the photos behind the links
     assert file_digest(away) == before

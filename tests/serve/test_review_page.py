@@ -149,10 +149,11 @@ def test_review_accept_two_reject_one_write_and_read_back(browser: Browser, plan
         assert "2 accepted" in page.locator("#counts").inner_text()
         assert page.locator("#apply").inner_text() == "Write 2 accepted"
 
-        with page.expect_response("**/api/v1/library/apply") as answer:
+        with page.expect_response(lambda r: r.url.endswith("/api/v1/library/apply") and r.status == 202):
             page.locator("#apply").click()
-        assert sorted(answer.value.json()["applied"]) == sorted([ids["paris"], ids["rome"]])
         page.locator("#apply-result").wait_for(state="visible")
+        job = page.request.get(url + "/api/v1/library/apply").json()
+        assert sorted(job["applied"]) == sorted([ids["paris"], ids["rome"]]) and job["refused"] == {}
         assert "Wrote 2 photos." in page.locator("#apply-result").inner_text()
         page.wait_for_function("() => document.querySelectorAll('#located-dots .dot').length === 3")
         assert page.locator("#located-dots .dot.by-landmark").count() == 2

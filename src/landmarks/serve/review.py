@@ -13,9 +13,7 @@ library lock for a change, released at once, so `landmarks geotag` runs alongsid
 from __future__ import annotations
 
 import io
-import os
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,9 +27,10 @@ from pydantic import BaseModel, Field, ValidationError
 from landmarks.data.images import check_pixels, load_rgb
 from landmarks.errors import BadImageError, LandmarksError, LibraryError
 from landmarks.library.db import LibraryDB, open_library
-from landmarks.library.records import proposals, set_proposal_status
-from landmarks.serve.confine import NotInLibraryError, OutsideRootError, TooLargeError, open_confined, read_confined
+from landmarks.library.records import set_proposal_status
+from landmarks.serve.confine import NotInLibraryError, OutsideRootError, TooLargeError, read_confined
 from landmarks.serve.guard import ReviewGuard
+from landmarks.serve.review_apply import Applier, ApplyJob, ApplyState
 from landmarks.serve.review_data import (
     LocatedList,
     ProposalList,
@@ -48,10 +47,6 @@ STATIC_DIR = Path(__file__).parent / "static"
 THUMB_SIDES = (240, 1024)
 """The thumbnail sizes served: the grid's and the enlarged view's (long side, pixels)."""
 
-Applier = Callable[[LibraryDB, Sequence[int]], dict[str, Any]]
-"""Writes accepted proposals (ids) into their photos through the atomic writer and the undo journal;
-takes a writable index and answers a JSON-able summary. `landmarks.geotag` provides the real one."""
-
 
 @dataclass
 class ReviewLibrary:
@@ -61,7 +56,10 @@ class ReviewLibrary:
     db: Path | None = None
     applier: Applier | None = None
     lock_timeout_s: float = 2.0
-    _applying: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    job: ApplyJob = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.job = ApplyJob(self.applier)
 
     def reader(self) -> LibraryDB:
         return open_library(self.root, self.db, readonly=True)
@@ -86,13 +84,6 @@ class ApplyRequest(BaseModel):
 
 class Changed(BaseModel):
     changed: list[int]
-    counts: dict[str, int]
-
-
-class ApplyResponse(BaseModel):
-    applied: list[int] = Field(description="proposals written into their photos")
-    refused: dict[str, str] = Field(description="proposal id -> why it was not written")
-    summary: dict[str, Any] = Field(description="what the writer reported")
     counts: dict[str, int]
 
 
@@ -148,41 +139,6 @@ def thumbnail(root: Path, path: str, side: int, settings: ServeSettings) -> byte
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=82)
     return buffer.getvalue()
-
-
-def _apply(library: ReviewLibrary, ids: list[int] | None) -> ApplyResponse:
-    """Check every accepted proposal's photo is inside the root, then hand the good ones to the writer."""
-    if library.applier is None:
-        raise ApiError(501, "apply_unavailable", "this server has no writer for proposals (landmarks.geotag)")
-    if not library._applying.acquire(blocking=False):
-        raise ApiError(409, "apply_running", "an apply is already running; wait for it to finish")
-    try:
-        with library.writer() as db:
-            accepted = {r.id: r for r in proposals(db, status="accepted")}
-            wanted = list(accepted) if ids is None else list(dict.fromkeys(ids))
-            refused: dict[str, str] = {}
-            ready: list[int] = []
-            for pid in wanted:
-                row = accepted.get(pid)
-                photo = db.photo(row.photo_id) if row is not None else None
-                if row is None or photo is None:
-                    refused[str(pid)] = "not an accepted proposal"
-                    continue
-                try:
-                    os.close(open_confined(db.root, photo.path))
-                except LandmarksError as exc:
-                    refused[str(pid)] = str(exc)
-                    continue
-                ready.append(pid)
-            summary = library.applier(db, ready) if ready else {}
-            done = {r.id for r in proposals(db, status="applied")}
-            applied = [pid for pid in ready if pid in done]
-            for pid in ready:
-                if pid not in done:
-                    refused[str(pid)] = str(summary.get("reasons", {}).get(str(pid), "the writer did not write it"))
-            return ApplyResponse(applied=applied, refused=refused, summary=summary, counts=proposal_counts(db))
-    finally:
-        library._applying.release()
 
 
 def review_router(
@@ -283,13 +239,21 @@ def review_router(
 
         return await _run(write)
 
-    @router.post("/api/v1/library/apply", response_model=ApplyResponse, tags=["library"],
+    @router.post("/api/v1/library/apply", response_model=ApplyState, status_code=202, tags=["library"],
                  dependencies=[Depends(guard.write)])  # fmt: skip
-    async def apply(request: Request) -> ApplyResponse:
-        """Write the accepted proposals (or the accepted ones among `ids`) into their photos."""
+    async def apply(request: Request) -> ApplyState:
+        """Start writing the accepted proposals (or the accepted ones among `ids`) into their photos;
+        `GET` the same path for its progress. 409 while a job or a `geotag` run holds the library."""
         body: ApplyRequest = await read_body(request, ApplyRequest, settings.review_max_body_bytes)
         if body.ids is not None and len(body.ids) > settings.review_max_ids:
             raise ApiError(413, "too_many", f"at most {settings.review_max_ids} proposals at once")
-        return await _run(_apply, library, body.ids)
+        if library.job.state.running:  # before waiting for the library lock the job itself holds
+            raise ApiError(409, "apply_running", "an apply is already running; wait for it to finish")
+        return await _run(lambda: library.job.start(library.writer(), body.ids))
+
+    @router.get("/api/v1/library/apply", response_model=ApplyState, tags=["library"], dependencies=[Depends(guard)])
+    async def apply_progress() -> ApplyState:
+        """The running or last apply job: how many written, which refused and why."""
+        return library.job.state
 
     return router

@@ -52,10 +52,10 @@ class ApiFailure extends Error {
   }
 }
 
-async function api(path, body) {
+async function api(path, body, cache = "no-store") {
   const headers = {};
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
-  const init = { headers, cache: "no-store" };
+  const init = { headers, cache };
   if (body !== undefined) {
     init.method = "POST";
     headers["Content-Type"] = "application/json";
@@ -73,23 +73,51 @@ async function api(path, body) {
   return response;
 }
 
-async function photoUrl(photoId, side = 240) {
+const MAX_THUMBS = 2000; // blob: URLs kept for re-rendering (about 15 KB each)
+
+function photoUrl(photoId, side = 240) {
   const key = `${photoId}/${side}`;
-  if (!state.thumbs.has(key)) {
-    const pending = api(`/api/v1/library/photos/${photoId}.jpg?side=${side}`)
+  let pending = state.thumbs.get(key);
+  if (pending) {
+    state.thumbs.delete(key); // most recently used last
+  } else {
+    pending = api(`/api/v1/library/photos/${photoId}.jpg?side=${side}`, undefined, "default")
       .then((r) => r.blob())
       .then((b) => URL.createObjectURL(b));
     pending.catch(() => state.thumbs.delete(key));
-    state.thumbs.set(key, pending);
   }
-  return state.thumbs.get(key);
+  state.thumbs.set(key, pending);
+  if (state.thumbs.size > MAX_THUMBS) {
+    const [oldest, url] = state.thumbs.entries().next().value;
+    state.thumbs.delete(oldest);
+    url.then((u) => URL.revokeObjectURL(u)).catch(() => {});
+  }
+  return pending;
 }
 
-function showPhoto(img, photoId, side) {
-  img.dataset.photo = String(photoId);
-  photoUrl(photoId, side)
+function loadPhoto(img) {
+  photoUrl(Number(img.dataset.photo), Number(img.dataset.side))
     .then((url) => { img.src = url; })
     .catch((err) => { img.alt = `no picture: ${err.message}`; img.classList.add("broken"); });
+}
+
+// Thumbnails are fetched when they come near the screen: a grid of hundreds asks for what is seen.
+const nearScreen = new IntersectionObserver(
+  (entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      nearScreen.unobserve(entry.target);
+      loadPhoto(entry.target);
+    }
+  },
+  { rootMargin: "600px" },
+);
+
+function showPhoto(img, photoId, side, eager = false) {
+  img.dataset.photo = String(photoId);
+  img.dataset.side = String(side);
+  if (eager) loadPhoto(img);
+  else nearScreen.observe(img);
 }
 
 // ---- formatting ----------------------------------------------------------------------------------------
@@ -269,7 +297,7 @@ function openViewer(photo) {
   el.viewerCaption.textContent = photo.path;
   el.viewerImage.removeAttribute("src");
   el.viewerImage.alt = photo.path;
-  showPhoto(el.viewerImage, photo.photo_id, 1024);
+  showPhoto(el.viewerImage, photo.photo_id, 1024, true);
   el.viewer.showModal();
 }
 
@@ -335,20 +363,35 @@ el.acceptAbove.addEventListener("click", () => {
   });
 });
 
+async function waitForApply(state) {
+  // The job runs on the server; its progress is polled, so a long write keeps the page informed.
+  while (state.running) {
+    setStatus(`Writing the accepted locations into the photos… ${state.done} of ${state.total}`, true);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    state = await (await api("/api/v1/library/apply")).json();
+  }
+  return state;
+}
+
+function showApplied(data) {
+  const refused = Object.entries(data.refused);
+  const n = data.applied.length;
+  el.applyResult.replaceChildren(node("strong", "", `Wrote ${n} photo${n === 1 ? "" : "s"}.`));
+  if (data.error) el.applyResult.append(node("span", "", ` Stopped early: ${data.error}.`));
+  if (refused.length) {
+    const list = node("ul", "");
+    list.append(...refused.map(([id, why]) => node("li", "", `proposal ${id}: ${why}`)));
+    el.applyResult.append(node("span", "", ` ${refused.length} not written:`), list);
+  }
+  el.applyResult.hidden = false;
+}
+
 el.apply.addEventListener("click", () =>
   run("Writing the accepted locations into the photos…", async () => {
     el.apply.disabled = true;
-    const data = await (await api("/api/v1/library/apply", {})).json();
-    const refused = Object.entries(data.refused);
-    el.applyResult.replaceChildren(
-      node("strong", "", `Wrote ${data.applied.length} photo${data.applied.length === 1 ? "" : "s"}.`),
-    );
-    if (refused.length) {
-      const list = node("ul", "");
-      list.append(...refused.map(([id, why]) => node("li", "", `proposal ${id}: ${why}`)));
-      el.applyResult.append(node("span", "", ` ${refused.length} not written:`), list);
-    }
-    el.applyResult.hidden = false;
+    el.applyResult.hidden = true;
+    const started = await (await api("/api/v1/library/apply", {})).json();
+    showApplied(await waitForApply(started));
     await Promise.all([loadProposals(state.proposals.length), loadLocated()]);
   }),
 );
