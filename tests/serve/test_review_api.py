@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -16,7 +17,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from pydantic import SecretStr
 from review_helpers import EXIFTOOL, TOKEN, Planned, outside_photo, plan_library
-from serve_helpers import FakePredictor
+from serve_helpers import FakePredictor, live_server
 
 from landmarks.catalog import Landmark
 from landmarks.data.decode import file_digest
@@ -356,3 +357,18 @@ def test_page_is_served_with_the_strict_headers(client: TestClient) -> None:
     assert "default-src 'self'" in r.headers["content-security-policy"]
     for asset in ("/static/review.js", "/static/review.css", "/static/geo.js"):
         assert client.get(asset).status_code == 200
+
+
+def test_a_stalled_body_gets_a_408(planned: Planned, calls: list[list[int]]) -> None:
+    library = ReviewLibrary(planned.root, planned.db, applier=journal_applier(calls))
+    settings = ServeSettings(body_idle_timeout_s=0.3)
+    with live_server(create_app(FakePredictor([Landmark("e", None, "E")]), settings, library)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                b"POST /api/v1/library/proposals/decide HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"ids": ['
+            )
+            answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert calls == []

@@ -42,6 +42,7 @@ from landmarks.serve.review_data import (
 )
 from landmarks.serve.schemas import ApiError
 from landmarks.serve.settings import ServeSettings
+from landmarks.serve.upload import body_chunks
 
 STATIC_DIR = Path(__file__).parent / "static"
 THUMB_SIDES = (240, 1024)
@@ -112,13 +113,15 @@ async def _run(fn: Callable[..., Any], *args: Any) -> Any:
         raise _api_error(exc) from None
 
 
-async def read_body(request: Request, model: type[BaseModel], max_bytes: int) -> Any:
-    """A JSON body of at most `max_bytes` (counted as it arrives), validated as `model`, else 413 / 422."""
+async def read_body(request: Request, model: type[BaseModel], settings: ServeSettings) -> Any:
+    """A JSON body of at most `review_max_body_bytes` (counted as it arrives), validated as `model`,
+    else 413 / 422; read under the same deadlines as uploads (else 408)."""
+    max_bytes = settings.review_max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise ApiError(413, "too_large", f"a review request is at most {max_bytes} bytes")
     body = bytearray()
-    async for chunk in request.stream():
+    async for chunk in body_chunks(request, settings):  # under the upload deadlines: a stalled body is a 408
         body += chunk
         if len(body) > max_bytes:
             raise ApiError(413, "too_large", f"a review request is at most {max_bytes} bytes")
@@ -181,12 +184,12 @@ def review_router(
 
     @router.get("/api/v1/library/located", response_model=LocatedList, tags=["library"],
                 dependencies=[Depends(guard)])  # fmt: skip
-    async def library_located(limit: Annotated[int, Query(ge=1)] = 1000) -> LocatedList:
+    async def library_located(limit: Annotated[int | None, Query(ge=1)] = None) -> LocatedList:
         """Photos with a place: their own GPS, or a location applied from a proposal."""
 
         def read() -> LocatedList:
             with library.reader() as db:
-                return list_located(db, min(limit, page_size))
+                return list_located(db, min(limit or settings.review_max_located, settings.review_max_located))
 
         return await _run(read)
 
@@ -213,7 +216,7 @@ def review_router(
                  dependencies=[Depends(guard.write)])  # fmt: skip
     async def decide(request: Request) -> Changed:
         """Accept or reject proposals (or take the decision back: `proposed`); all or none."""
-        body: Decision = await read_body(request, Decision, settings.review_max_body_bytes)
+        body: Decision = await read_body(request, Decision, settings)
         if len(body.ids) > settings.review_max_ids:
             raise ApiError(413, "too_many", f"at most {settings.review_max_ids} proposals at once")
 
@@ -228,7 +231,7 @@ def review_router(
                  dependencies=[Depends(guard.write)])  # fmt: skip
     async def accept_all_above(request: Request) -> Changed:
         """Accept every undecided proposal whose confidence is at least `min_confidence`."""
-        body: AcceptAbove = await read_body(request, AcceptAbove, settings.review_max_body_bytes)
+        body: AcceptAbove = await read_body(request, AcceptAbove, settings)
 
         def write() -> Changed:
             with library.writer() as db:
@@ -244,7 +247,7 @@ def review_router(
     async def apply(request: Request) -> ApplyState:
         """Start writing the accepted proposals (or the accepted ones among `ids`) into their photos;
         `GET` the same path for its progress. 409 while a job or a `geotag` run holds the library."""
-        body: ApplyRequest = await read_body(request, ApplyRequest, settings.review_max_body_bytes)
+        body: ApplyRequest = await read_body(request, ApplyRequest, settings)
         if body.ids is not None and len(body.ids) > settings.review_max_ids:
             raise ApiError(413, "too_many", f"at most {settings.review_max_ids} proposals at once")
         if library.job.state.running:  # before waiting for the library lock the job itself holds

@@ -57,6 +57,8 @@ class ServeSettings(BaseSettings):
     """Most proposals one review request may name."""
     review_max_page: int = Field(1000, ge=1)
     """Most proposals or located photos one list answer holds (the page asks for more as needed)."""
+    review_max_located: int = Field(20_000, ge=1)
+    """Most photos the "located so far" map gets (dots on the page)."""
     review_max_photo_bytes: int = Field(200 * MB, ge=1)
     """Largest library file the review view reads to make a thumbnail: else 413."""
     review_max_photo_pixels: int = Field(90_000_000, ge=1)
