@@ -22,11 +22,16 @@ def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *a
 
 
 @pytest.fixture
-def fake_model(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
-    """Predictor.load answers with a FakePredictor; records what it was asked to load."""
+def fake_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, object]:
+    """Predictor.load answers with a FakePredictor; records what it was asked to load.
+
+    The checkpoint file (`m.pt`, also the default model) only has to exist: the library index
+    identifies a model by the digest of its file."""
     from landmarks.inference import predictor as predictor_module
 
     seen: dict[str, object] = {}
+    (tmp_path / "m.pt").write_bytes(b"a model")
+    monkeypatch.setenv("LANDMARKS_CHECKPOINT", str(tmp_path / "m.pt"))
 
     def load(checkpoint: object = None, device: object = None) -> FakePredictor:
         seen["checkpoint"] = checkpoint

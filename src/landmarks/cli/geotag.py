@@ -1,4 +1,9 @@
-"""`landmarks geotag`: put photos without GPS on the map from the landmark they show; `--undo` it."""
+"""`landmarks geotag`: put photos without GPS on the map from the landmark they show; `--undo` it.
+
+`geotag DIR` works on the library's index (plan, then apply: see `geotag_library`); `geotag apply`
+writes a reviewed plan, `geotag undo DIR` takes back what the index records. Photos or globs (and
+`--dry-run`, `--no-index`) run the index-free batch geotagger.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from landmarks.errors import LandmarksError
 from landmarks.geotag.metadata import SidecarName, WriteMode
@@ -21,6 +28,32 @@ class GeotagUsageError(LandmarksError):
     exit_code = 2
 
 
+class _DefaultGroup(TyperGroup):
+    """`landmarks geotag DIR ...` means `landmarks geotag run DIR ...`: the subcommands sit beside it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=_DefaultGroup,
+    help="Write recognised landmarks' locations into photos (`geotag DIR`), review first (`--plan`, `apply`), undo.",
+    no_args_is_help=True,
+)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", metavar="FILE", help="Library index file (default: one per library in the cache folder)."),
+]
+WaitOption = Annotated[
+    float,
+    typer.Option("--wait", min=0.0, metavar="SECONDS", help="How long to wait for another run on the library."),
+]
+
+
+@app.command("run")
 def geotag(
     photos: Annotated[
         list[str] | None,
@@ -70,6 +103,17 @@ def geotag(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 16,
     device: Annotated[str | None, typer.Option(help="torch device for the model (default: auto).")] = None,
+    db: DbOption = None,
+    plan: Annotated[
+        bool, typer.Option("--plan", help="Library: propose locations (index + plan CSV), write no photo.")
+    ] = False,
+    plan_csv: Annotated[
+        Path | None, typer.Option(metavar="FILE.csv", help="Where --plan writes the plan (default: cache folder).")
+    ] = None,
+    no_index: Annotated[
+        bool, typer.Option("--no-index", help="Geotag a folder without the library index (no incremental rerun).")
+    ] = False,
+    wait: WaitOption = 30.0,
 ) -> None:
     """Recognise the landmark in each photo and write its location into the photo (EXIF GPS + XMP)
     or an XMP sidecar. Every photo gets a line in the report; `--undo REPORT.csv` takes it back.
@@ -85,6 +129,21 @@ def geotag(
         return
     if not photos:
         raise GeotagUsageError("give photos or folders to geotag, or --undo REPORT.csv")
+    library_mode = len(photos) == 1 and Path(photos[0]).is_dir() and not (no_index or dry_run)
+    if (plan or db is not None or plan_csv is not None) and not library_mode:
+        raise GeotagUsageError("--plan, --plan-csv and --db need one library folder (and no --dry-run/--no-index)")
+    if library_mode:
+        from landmarks.cli.geotag_library import LibraryRun, run_library
+
+        run_library(
+            LibraryRun(
+                folder=Path(photos[0]), db=db, checkpoint=checkpoint, device=device, plan_only=plan,
+                plan_csv=plan_csv, min_confidence=min_confidence, write=write, sidecar_name=sidecar_name,
+                recursive=recursive, overwrite_gps=overwrite_gps, report=report, geojson=geojson,
+                batch_size=batch_size, wait=wait,
+            )
+        )  # fmt: skip
+        return
 
     from landmarks.cli.inputs import expand_inputs
     from landmarks.geotag.batch import GeotagOptions, NothingGeotaggedError
@@ -198,6 +257,9 @@ class _progress:
         self._bar.close()
 
 
-def register(app: typer.Typer) -> None:
+def register(root: typer.Typer) -> None:
     """Add this module's commands to the root app."""
-    app.command()(geotag)
+    from landmarks.cli import geotag_library
+
+    geotag_library.register(app)
+    root.add_typer(app, name="geotag")

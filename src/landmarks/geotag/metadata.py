@@ -88,6 +88,10 @@ class Location:
     radius_km: float | None = None
     city: str | None = None
     country: str | None = None
+    method: str | None = None
+    """GPSProcessingMethod: how the place was found (estimates say so; recognised landmarks leave it out)."""
+    shown: bool = True
+    """Add a LocationShown entry: the photo shows this place (an estimate shows nothing we know)."""
 
     def __post_init__(self) -> None:
         if not (-90.0 <= self.latitude <= 90.0 and -180.0 <= self.longitude <= 180.0):
@@ -119,7 +123,9 @@ class Location:
         }
         if (error_m := self._error_m()) is not None:
             tags["GPS:GPSHPositioningError"] = error_m
-        tags["XMP-iptcExt:LocationShown"] = self._location_shown()
+        if self.method:
+            tags["GPS:GPSProcessingMethod"] = self.method
+        tags["XMP-iptcExt:LocationShown"] = self._location_shown() if self.shown else []
         return tags
 
     def sidecar_tags(self) -> dict[str, Any]:
@@ -131,7 +137,9 @@ class Location:
         }
         if (error_m := self._error_m()) is not None:
             tags["XMP-exif:GPSHPositioningError"] = error_m
-        tags["XMP-iptcExt:LocationShown"] = self._location_shown()
+        if self.method:
+            tags["XMP-exif:GPSProcessingMethod"] = self.method
+        tags["XMP-iptcExt:LocationShown"] = self._location_shown() if self.shown else []
         return tags
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -166,7 +167,21 @@ def undo(report: Path) -> UndoSummary:
         else:
             rows.append(row)
 
-    jobs: list[tuple[UndoResult, WriteJob]] = []
+    restored, removed = undo_rows(rows)
+    return UndoSummary(results + restored, Counter(str(r.action) for r in results + restored), removed)
+
+
+BeforeWrite = Callable[[list[tuple[PhotoResult, UndoResult, WriteJob]]], None]
+
+
+def undo_rows(rows: list[PhotoResult], before_write: BeforeWrite | None = None) -> tuple[list[UndoResult], list[Path]]:
+    """Restore the files of these (checked: `refusal` is None) lines; one result per line, in order.
+
+    `before_write` sees the restore writes about to be made (the library journals them first).
+    Also returns the temporaries of killed runs removed from the folders on the way.
+    """
+    results: list[UndoResult] = []
+    jobs: list[tuple[PhotoResult, UndoResult, WriteJob]] = []
     removed: list[Path] = []
     with folder_locks(r.target.parent for r in rows if r.target is not None) as folders:
         removed = remove_temporaries(folders)
@@ -179,9 +194,11 @@ def undo(report: Path) -> UndoSummary:
                 results.append(result)
                 if write:
                     clear = SIDECAR_CLEARED if row.write == "xmp" else EXIF_CLEARED
-                    jobs.append((result, WriteJob(row.target, row.previous, clear, False, info.stamp)))
-            errors = session.write([job for _, job in jobs])
-    for (result, _), error in zip(jobs, errors, strict=True):
+                    jobs.append((row, result, WriteJob(row.target, row.previous, clear, False, info.stamp)))
+            if before_write is not None and jobs:
+                before_write(jobs)
+            errors = session.write([job for _, _, job in jobs])
+    for (_, result, _), error in zip(jobs, errors, strict=True):
         result.action = UndoAction.RESTORED if error is None else UndoAction.FAILED
         result.detail = error or ""
-    return UndoSummary(results, Counter(str(r.action) for r in results), removed)
+    return results, removed

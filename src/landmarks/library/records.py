@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -237,12 +238,30 @@ def begin_write(
         raise ValueError(f"action must be one of {WRITE_ACTIONS}, not {action!r}")
     photo = _photo(db, photo_id)
     with db.transaction() as conn:
-        row = conn.execute(
-            "INSERT INTO writes (photo_id, proposal_id, action, target, created_target, tags, previous,"
-            " digest_before, status, started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'writing', ?) RETURNING id",
-            (photo_id, proposal_id, action, target, int(created_target), json.dumps(tags, ensure_ascii=False),
-             json.dumps(previous, ensure_ascii=False), photo.digest, now()),
-        ).fetchone()  # fmt: skip
+        return journal_write(conn, photo, target=target, tags=tags, previous=previous,
+                             created_target=created_target, proposal_id=proposal_id, action=action)  # fmt: skip
+
+
+def journal_write(
+    conn: sqlite3.Connection,
+    photo: PhotoRow,
+    *,
+    target: str,
+    tags: dict[str, Any],
+    previous: dict[str, Any],
+    created_target: bool = False,
+    proposal_id: int | None = None,
+    action: str = "write",
+) -> int:
+    """`begin_write` inside the caller's transaction (a run journals a whole batch in one commit)."""
+    if action not in WRITE_ACTIONS:
+        raise ValueError(f"action must be one of {WRITE_ACTIONS}, not {action!r}")
+    row = conn.execute(
+        "INSERT INTO writes (photo_id, proposal_id, action, target, created_target, tags, previous,"
+        " digest_before, status, started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'writing', ?) RETURNING id",
+        (photo.id, proposal_id, action, target, int(created_target), json.dumps(tags, ensure_ascii=False),
+         json.dumps(previous, ensure_ascii=False), photo.digest, now()),
+    ).fetchone()  # fmt: skip
     return int(row[0])
 
 
@@ -259,28 +278,39 @@ def finish_write(
     the photo row and its predictions follow, so the next scan sees nothing changed and nothing to predict.
     A write that succeeded moves its proposal to `applied` (an undo: to `undone`) in the same transaction."""
     with db.transaction() as conn:
-        row = conn.execute("SELECT * FROM writes WHERE id = ?", (write_id,)).fetchone()
-        if row is None:
-            raise LibraryError(f"no write {write_id} in the library journal")
+        settle_write(conn, write_id, ok=ok, detail=detail, stamp=stamp, digest=digest)
+
+
+def settle_write(
+    conn: sqlite3.Connection,
+    write_id: int,
+    *,
+    ok: bool,
+    detail: str | None = None,
+    stamp: tuple[int, int] | None = None,
+    digest: str | None = None,
+) -> None:
+    """`finish_write` inside the caller's transaction."""
+    row = conn.execute("SELECT * FROM writes WHERE id = ?", (write_id,)).fetchone()
+    if row is None:
+        raise LibraryError(f"no write {write_id} in the library journal")
+    conn.execute(
+        "UPDATE writes SET status = ?, detail = ?, digest_after = ?, finished = ? WHERE id = ?",
+        ("written" if ok else "failed", detail, digest if ok else None, now(), write_id),
+    )
+    if not ok:
+        return
+    if digest is not None and stamp is not None:
+        before = row["digest_before"]
+        conn.execute("UPDATE photos SET size = ?, mtime_ns = ?, digest = ? WHERE id = ?",
+                     (stamp[0], stamp[1], digest, row["photo_id"]))  # fmt: skip
         conn.execute(
-            "UPDATE writes SET status = ?, detail = ?, digest_after = ?, finished = ? WHERE id = ?",
-            ("written" if ok else "failed", detail, digest if ok else None, now(), write_id),
+            "UPDATE OR IGNORE predictions SET digest = ? WHERE photo_id = ? AND digest = ?",
+            (digest, row["photo_id"], before),
         )
-        if not ok:
-            return
-        if digest is not None and stamp is not None:
-            before = row["digest_before"]
-            conn.execute("UPDATE photos SET size = ?, mtime_ns = ?, digest = ? WHERE id = ?",
-                         (stamp[0], stamp[1], digest, row["photo_id"]))  # fmt: skip
-            conn.execute(
-                "UPDATE OR IGNORE predictions SET digest = ? WHERE photo_id = ? AND digest = ?",
-                (digest, row["photo_id"], before),
-            )
-        if row["proposal_id"] is not None:
-            status = "applied" if row["action"] == "write" else "undone"
-            conn.execute(
-                "UPDATE proposals SET status = ?, updated = ? WHERE id = ?", (status, now(), row["proposal_id"])
-            )
+    if row["proposal_id"] is not None:
+        status = "applied" if row["action"] == "write" else "undone"
+        conn.execute("UPDATE proposals SET status = ?, updated = ? WHERE id = ?", (status, now(), row["proposal_id"]))
 
 
 def writes(db: LibraryDB, *, photo_id: int | None = None, status: str | None = None) -> list[WriteRow]:
@@ -291,3 +321,22 @@ def writes(db: LibraryDB, *, photo_id: int | None = None, status: str | None = N
             where.append(f"{column} = ?")
             params.append(value)
     return [_write(r) for r in db.query(f"SELECT * FROM writes WHERE {' AND '.join(where)} ORDER BY id", params)]
+
+
+def note_location(
+    conn: sqlite3.Connection,
+    photo_id: int,
+    gps: tuple[float, float] | None,
+    *,
+    source: str | None,
+    error_m: float | None = None,
+    in_sidecar: bool = False,
+) -> None:
+    """Record the GPS a write of ours just gave (or an undo took from) a photo, inside the caller's
+    transaction: the photo's new stamp is already in the index, so a scan would not read it again."""
+    lat, lon = gps if gps is not None else (None, None)
+    conn.execute(
+        "UPDATE photos SET gps_lat = ?, gps_lon = ?, gps_source = ?, gps_error_m = ?, gps_in_sidecar = ? WHERE id = ?",
+        (lat, lon, source if gps is not None else None, error_m if gps is not None else None, int(in_sidecar),
+         photo_id),
+    )  # fmt: skip
