@@ -8,22 +8,18 @@ with the records API, as `landmarks geotag --plan` would.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "geotag"))
 
 from geotag_helpers import EXIFTOOL, exiftool_json, exiftool_run, make_photo
 
-from landmarks.data.decode import file_digest
-from landmarks.geotag.metadata import EXIF_CLEARED, ExifToolSession, Location, WriteJob
-from landmarks.library.db import LibraryDB, open_library
-from landmarks.library.records import add_proposal, begin_write, finish_write, proposals, record_prediction
+from landmarks.library.db import open_library
+from landmarks.library.records import add_proposal, record_prediction
 from landmarks.library.scan import scan_library
 
-__all__ = ["EXIFTOOL", "Planned", "exif_applier", "exiftool_json", "outside_photo", "plan_library"]
+__all__ = ["EXIFTOOL", "TOKEN", "Planned", "exiftool_json", "outside_photo", "plan_library"]
 
 TOKEN = "a-test-token-of-enough-length-0123456789"
 
@@ -82,25 +78,3 @@ def plan_library(root: Path, db: Path, *, neighbour_index: int = 0) -> Planned:
 def outside_photo(path: Path) -> Path:
     """A photo outside every library root: what confinement must never read or write."""
     return make_photo(path, size=(320, 240), seed=9)
-
-
-def exif_applier(db: LibraryDB, ids: Sequence[int]) -> dict[str, Any]:
-    """A stand-in for geotag's writer in the page test: journal, write EXIF GPS atomically, settle."""
-    rows = {r.id: r for r in proposals(db, status="accepted")}
-    reasons: dict[str, str] = {}
-    with ExifToolSession() as session:
-        for pid in ids:
-            row = rows[pid]
-            photo = db.photo(row.photo_id)
-            target = db.abspath(photo)
-            location = Location(row.landmark or "estimate", row.latitude, row.longitude, row.radius_km,
-                                row.city, row.country)  # fmt: skip
-            write = begin_write(db, photo.id, target=photo.path, tags=location.exif_tags(), previous={},
-                                proposal_id=pid)  # fmt: skip
-            (error,) = session.write([WriteJob(target, location.exif_tags(), clear=EXIF_CLEARED)])
-            st = target.stat()
-            finish_write(db, write, ok=error is None, detail=error, stamp=(st.st_size, st.st_mtime_ns),
-                         digest=file_digest(target))  # fmt: skip
-            if error:
-                reasons[str(pid)] = error
-    return {"written": len(ids) - len(reasons), "reasons": reasons}

@@ -8,7 +8,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ JSON = {"Content-Type": "application/json"}
 def journal_applier(calls: list[list[int]]) -> Any:
     """A writer that journals each proposal as written without touching the file (the real one is geotag's)."""
 
-    def apply(db: LibraryDB, ids: Sequence[int]) -> dict[str, Any]:
+    def apply(db: LibraryDB, ids: Sequence[int], progress: Callable[[int], None]) -> dict[str, Any]:
         calls.append(list(ids))
         rows = {r.id: r for r in proposals(db, status="accepted")}
         for pid in ids:
@@ -46,6 +46,7 @@ def journal_applier(calls: list[list[int]]) -> Any:
             write = begin_write(db, row.photo_id, target=db.photo(row.photo_id).path, tags={}, previous={},
                                 proposal_id=pid)  # fmt: skip
             finish_write(db, write, ok=True)
+            progress(1)
         return {"written": len(ids)}
 
     return apply
@@ -175,16 +176,16 @@ def test_apply_writes_accepted_ones_and_refuses_the_rest(
     assert body["applied"] == [ids["rome"]] and body["counts"]["applied"] == 2
 
 
-def test_apply_runs_in_batches_one_job_at_a_time(planned: Planned) -> None:
-    gate, batches = threading.Event(), []
+def test_apply_is_one_job_at_a_time_with_progress(planned: Planned) -> None:
+    gate, seen = threading.Event(), []
 
-    def slow(db: LibraryDB, ids: Sequence[int]) -> dict[str, Any]:
-        batches.append(list(ids))
+    def slow(db: LibraryDB, ids: Sequence[int], progress: Callable[[int], None]) -> dict[str, Any]:
+        seen.extend(ids)
+        progress(1)
         assert gate.wait(10)
-        return journal_applier([])(db, ids)
+        return journal_applier([])(db, ids[1:], progress) | {"reasons": {str(ids[0]): "skipped: has GPS"}}
 
     library = ReviewLibrary(planned.root, planned.db, applier=slow, lock_timeout_s=0.2)
-    library.job.batch = 2
     app = create_app(FakePredictor([Landmark("e", None, "E")]), ServeSettings(), library)
     with TestClient(app, base_url=LOCAL) as client:
         ids = list(planned.proposals.values())
@@ -194,15 +195,15 @@ def test_apply_runs_in_batches_one_job_at_a_time(planned: Planned) -> None:
         decided = post(client, "proposals/decide", {"ids": ids[:1], "status": "rejected"})
         assert decided.status_code == 409  # the job holds the library
         running = client.get("/api/v1/library/apply").json()
-        assert running["running"] and running["total"] == 4 and running["done"] == 0
+        assert running["running"] and running["total"] == 4 and running["done"] == 1
         gate.set()
         final = library.job.wait(10)
-    assert not final.running and final.done == 4 and sorted(final.applied) == sorted(ids)
-    assert [len(b) for b in batches] == [2, 2]  # progress steps
+    assert not final.running and final.done == 4 and final.applied == seen[1:]
+    assert final.refused == {str(seen[0]): "skipped: has GPS"} and final.counts["accepted"] == 1
 
 
 def test_a_failing_writer_ends_the_job_with_its_error(planned: Planned) -> None:
-    def broken(db: LibraryDB, ids: Sequence[int]) -> dict[str, Any]:
+    def broken(db: LibraryDB, ids: Sequence[int], progress: Callable[[int], None]) -> dict[str, Any]:
         raise OSError("disk full")
 
     library = ReviewLibrary(planned.root, planned.db, applier=broken, lock_timeout_s=0.2)

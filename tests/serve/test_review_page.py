@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from pydantic import SecretStr
-from review_helpers import EXIFTOOL, TOKEN, Planned, exif_applier, exiftool_json, plan_library
+from review_helpers import EXIFTOOL, TOKEN, Planned, exiftool_json, plan_library
 from serve_helpers import FakePredictor, live_server, photo_bytes
 
 from landmarks.catalog import Landmark
+from landmarks.geotag.library_undo import undo_library
+from landmarks.library.db import open_library
 from landmarks.serve.app import create_app
-from landmarks.serve.review import Applier, ReviewLibrary
+from landmarks.serve.review import ReviewLibrary
+from landmarks.serve.review_apply import Applier, geotag_applier
 from landmarks.serve.settings import ServeSettings
 
 if TYPE_CHECKING:
@@ -109,7 +112,7 @@ def gps(path: Path) -> tuple[float, float] | None:
 
 def test_review_accept_two_reject_one_write_and_read_back(browser: Browser, planned: Planned, tmp_path: Path) -> None:
     ids = planned.proposals
-    with review_site(planned, tmp_path, exif_applier) as url, opened(browser, url + "/review") as page:
+    with review_site(planned, tmp_path, geotag_applier()) as url, opened(browser, url + "/review") as page:
         cards = page.locator("#proposals .proposal")
         assert cards.count() == 4
         all_loaded(page, "#proposals img.thumb")  # thumbnails the server drew from the photos' pixels
@@ -165,11 +168,17 @@ def test_review_accept_two_reject_one_write_and_read_back(browser: Browser, plan
     assert gps(planned.root / "trip" / "rome.jpg") == pytest.approx((41.8902, 12.4922), abs=1e-6)
     assert gps(planned.root / "trip" / "dim.jpg") is None  # rejected
     assert gps(planned.root / "cafe.jpg") is None  # never decided
+    shown = exiftool_json(planned.root / "paris.jpg")["XMP-iptcExt:LocationShown"]
+    assert shown[0]["LocationName"] == "Eiffel Tower" and shown[0]["City"] == "Paris"
+    # What the page wrote is in the index's journal: `landmarks geotag undo DIR` takes it back.
+    with open_library(planned.root, planned.db) as db:
+        assert undo_library(db).ok
+    assert gps(planned.root / "paris.jpg") is None and gps(planned.root / "trip" / "rome.jpg") is None
 
 
 def test_accept_all_above_a_confidence(browser: Browser, planned: Planned, tmp_path: Path) -> None:
     ids = planned.proposals
-    with review_site(planned, tmp_path, exif_applier) as url, opened(browser, url + "/review") as page:
+    with review_site(planned, tmp_path, geotag_applier()) as url, opened(browser, url + "/review") as page:
         page.fill("#min-confidence", "90")
         with page.expect_response("**/api/v1/library/proposals/accept-above") as answer:
             page.locator("#accept-above").click()
@@ -180,7 +189,7 @@ def test_accept_all_above_a_confidence(browser: Browser, planned: Planned, tmp_p
 
 
 def test_token_comes_in_the_fragment_or_the_form(browser: Browser, planned: Planned, tmp_path: Path) -> None:
-    with review_site(planned, tmp_path, exif_applier, token=SecretStr(TOKEN)) as url:
+    with review_site(planned, tmp_path, geotag_applier(), token=SecretStr(TOKEN)) as url:
         seen: list[str] = []
         with opened(browser, f"{url}/review#token={TOKEN}") as page:
             page.on("request", lambda r: seen.append(r.url))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from landmarks.errors import LandmarksError
+from landmarks.geotag.metadata import SidecarName, WriteMode
 
 if TYPE_CHECKING:
     from landmarks.serve.review import ReviewLibrary
@@ -40,6 +41,13 @@ def serve(
     db: Annotated[
         Path | None, typer.Option("--db", metavar="FILE", help="The library's index file (default: in the cache).")
     ] = None,
+    write: Annotated[
+        WriteMode,
+        typer.Option(case_sensitive=False, help="What the review view writes: exif (into the photo) or xmp (sidecar)."),
+    ] = WriteMode.EXIF,
+    sidecar_name: Annotated[
+        SidecarName, typer.Option(help="Sidecar naming for --write xmp (darktable/digiKam or Lightroom).")
+    ] = SidecarName.APPEND,
 ) -> None:
     """Serve the recognition API (/api/v1/predict, /docs) and the web page at http://HOST:PORT/.
 
@@ -59,7 +67,7 @@ def serve(
     except ValidationError as exc:
         raise LandmarksError(f"bad serve setting: {exc}") from None
 
-    review = _review_library(library, db, settings) if library is not None else None
+    review = _review_library(library, db, settings, write, sidecar_name) if library is not None else None
     # Load before uvicorn starts, so a missing or broken checkpoint is a one-line error, not a traceback.
     predictor = Predictor.load(checkpoint)
     base = f"http://{_url_host(settings.host)}:{settings.port}"
@@ -77,19 +85,26 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _review_library(folder: Path, db: Path | None, settings: ServeSettings) -> ReviewLibrary:
+def _review_library(
+    folder: Path,
+    db: Path | None,
+    settings: ServeSettings,
+    write: WriteMode = WriteMode.EXIF,
+    sidecar_name: SidecarName = SidecarName.APPEND,
+) -> ReviewLibrary:
     """The library to review, checked now (an index must exist); a made-up token when off loopback."""
     from pydantic import SecretStr
 
     from landmarks.library.db import open_library
     from landmarks.serve.guard import is_loopback, new_token
     from landmarks.serve.review import ReviewLibrary
+    from landmarks.serve.review_apply import geotag_applier
 
     with open_library(folder, db, readonly=True) as index:
         root, db_path = index.root, index.path
     if settings.token is None and not is_loopback(settings.host):
         settings.token = SecretStr(new_token())
-    return ReviewLibrary(root=root, db=db_path, applier=None)
+    return ReviewLibrary(root=root, db=db_path, applier=geotag_applier(write, sidecar_name))
 
 
 def register(app: typer.Typer) -> None:

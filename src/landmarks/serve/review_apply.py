@@ -2,9 +2,10 @@
 
 A library of thousands of accepted photos takes minutes to write, longer than a request should
 stay open, so `POST /api/v1/library/apply` starts a job and `GET` tells how far it got. The job holds
-the library lock from start to end (a `geotag` run waits, and no decision changes under it), checks
-that every photo is inside the root before the writer sees it (see `confine`), and hands the writer
-batches so progress is seen and a failure costs at most one batch.
+the library lock from start to end (a `geotag` run waits, and no decision changes under it) and checks
+that every photo is inside the root before the writer sees it (see `confine`). The writer is
+`landmarks.geotag.apply.apply_proposals` (`geotag_applier`): digest-checked, atomic, journaled in the
+index, so `landmarks geotag undo DIR` takes the page's writes back.
 """
 
 from __future__ import annotations
@@ -17,19 +18,36 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from landmarks.errors import LandmarksError
+from landmarks.geotag.apply import ApplyAction, apply_proposals
+from landmarks.geotag.metadata import SidecarName, WriteMode
 from landmarks.library.db import LibraryDB, now
 from landmarks.library.records import proposals
 from landmarks.serve.confine import open_confined
 from landmarks.serve.review_data import proposal_counts
 from landmarks.serve.schemas import ApiError
 
-Applier = Callable[[LibraryDB, Sequence[int]], dict[str, Any]]
+Progress = Callable[[int], None]
+"""Called with how many more proposals the writer has finished."""
+Applier = Callable[[LibraryDB, Sequence[int], Progress], dict[str, Any]]
 """Writes accepted proposals (ids) into their photos through the atomic writer and the undo journal;
 takes a writable index (the library lock held) and answers a JSON-able summary, optionally with
-`reasons` (str(id) -> why one was not written). `landmarks.geotag` provides the real one."""
+`reasons` (str(id) -> why one was not written)."""
 
-BATCH = 25
-"""Proposals handed to the writer at once: progress steps, and what one failure can take down."""
+
+def geotag_applier(write: WriteMode = WriteMode.EXIF, sidecar_name: SidecarName = SidecarName.APPEND) -> Applier:
+    """The real writer: `apply_proposals` on accepted proposals only, photos with GPS left alone."""
+
+    def apply(db: LibraryDB, ids: Sequence[int], progress: Progress) -> dict[str, Any]:
+        result = apply_proposals(db, proposal_ids=list(ids), accepted_only=True, write=write,
+                                 sidecar_name=sidecar_name, progress=progress)  # fmt: skip
+        reasons = {
+            str(item.proposal_id): f"{item.path}: {item.action}" + (f" ({item.detail})" if item.detail else "")
+            for item in result.items
+            if item.action != ApplyAction.WRITTEN
+        }
+        return {"counts": dict(result.counts), "reasons": reasons, "recovered": result.recovered}
+
+    return apply
 
 
 class ApplyState(BaseModel):
@@ -49,9 +67,8 @@ class ApplyState(BaseModel):
 class ApplyJob:
     """The review server's one apply job."""
 
-    def __init__(self, applier: Applier | None, batch: int = BATCH) -> None:
+    def __init__(self, applier: Applier | None) -> None:
         self.applier = applier
-        self.batch = batch
         self._lock = threading.Lock()
         self._state = ApplyState()
         self._thread: threading.Thread | None = None
@@ -113,29 +130,33 @@ class ApplyJob:
 
     def _run(self, db: LibraryDB, ready: list[int]) -> None:
         assert self.applier is not None
+
+        def advance(n: int) -> None:
+            with self._lock:
+                self._state.done = min(self._state.done + n, self._state.total)
+
+        reasons: dict[str, Any] = {}
         try:
-            for start in range(0, len(ready), self.batch):
-                batch = ready[start : start + self.batch]
-                summary = self.applier(db, batch)
-                written = {r.id for r in proposals(db, status="applied")}
+            if ready:
+                summary = self.applier(db, ready, advance)
                 reasons = summary.get("reasons") if isinstance(summary.get("reasons"), dict) else {}
-                with self._lock:
-                    self._state.done += len(batch)
-                    for pid in batch:
-                        if pid in written:
-                            self._state.applied.append(pid)
-                        else:
-                            self._state.refused[str(pid)] = str(reasons.get(str(pid), "the writer did not write it"))
         except Exception as exc:  # the job's answer, not a crash of the server
             with self._lock:
                 self._state.error = str(exc) if isinstance(exc, LandmarksError) else f"{type(exc).__name__}: {exc}"
         finally:
-            try:
+            try:  # what the index says was written, whatever the writer returned or raised
+                written = {r.id for r in proposals(db, status="applied")}
                 counts = proposal_counts(db)
             except LandmarksError:
-                counts = {}
+                written, counts = set(), {}
             db.close()
             with self._lock:
+                for pid in ready:
+                    if pid in written:
+                        self._state.applied.append(pid)
+                    elif self._state.error is None:
+                        self._state.refused[str(pid)] = str(reasons.get(str(pid), "the writer did not write it"))
+                self._state.done = self._state.total if self._state.error is None else self._state.done
                 self._state.counts = counts
                 self._state.running = False
                 self._state.finished = now()
