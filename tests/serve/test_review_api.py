@@ -83,7 +83,7 @@ def apply(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
     r = post(client, "apply", body)
     assert r.status_code == 202, r.text
     deadline = time.monotonic() + 30
-    while (state := client.get("/api/v1/library/apply").json())["running"]:
+    while (state := client.get("/api/v1/library/job").json())["running"]:
         assert time.monotonic() < deadline, "the apply job did not finish"
         time.sleep(0.02)
     return state
@@ -167,13 +167,13 @@ def test_apply_writes_accepted_ones_and_refuses_the_rest(
 ) -> None:
     ids = planned.proposals
     post(client, "proposals/decide", {"ids": [ids["paris"], ids["rome"]], "status": "accepted"})
-    assert client.get("/api/v1/library/apply").json()["started"] is None
+    assert client.get("/api/v1/library/job").json()["started"] is None
     body = apply(client, {"ids": [ids["paris"], ids["dim"]]})
     assert body["total"] == body["done"] == 1 and body["error"] is None
-    assert body["applied"] == [ids["paris"]] and body["refused"] == {str(ids["dim"]): "not an accepted proposal"}
+    assert body["succeeded"] == [ids["paris"]] and body["refused"] == {str(ids["dim"]): "not an accepted proposal"}
     assert calls == [[ids["paris"]]]
     body = apply(client, {})  # all accepted ones: rome is left
-    assert body["applied"] == [ids["rome"]] and body["counts"]["applied"] == 2
+    assert body["succeeded"] == [ids["rome"]] and body["counts"]["applied"] == 2
 
 
 def test_apply_is_one_job_at_a_time_with_progress(planned: Planned) -> None:
@@ -194,11 +194,11 @@ def test_apply_is_one_job_at_a_time_with_progress(planned: Planned) -> None:
         assert post(client, "apply", {}).status_code == 409  # one job at a time
         decided = post(client, "proposals/decide", {"ids": ids[:1], "status": "rejected"})
         assert decided.status_code == 409  # the job holds the library
-        running = client.get("/api/v1/library/apply").json()
+        running = client.get("/api/v1/library/job").json()
         assert running["running"] and running["total"] == 4 and running["done"] == 1
         gate.set()
         final = library.job.wait(10)
-    assert not final.running and final.done == 4 and final.applied == seen[1:]
+    assert not final.running and final.done == 4 and final.succeeded == seen[1:]
     assert final.refused == {str(seen[0]): "skipped: has GPS"} and final.counts["accepted"] == 1
 
 
@@ -211,7 +211,7 @@ def test_a_failing_writer_ends_the_job_with_its_error(planned: Planned) -> None:
     with TestClient(app, base_url=LOCAL) as client:
         post(client, "proposals/decide", {"ids": [planned.proposals["paris"]], "status": "accepted"})
         state = apply(client, {})
-        assert state["error"] == "OSError: disk full" and state["applied"] == []
+        assert state["error"] == "OSError: disk full" and state["succeeded"] == []
         assert state["counts"]["accepted"] == 1
         # The lock was let go: the next change goes through.
         assert (
@@ -321,7 +321,7 @@ def test_symlinks_leading_out_are_403_and_never_written(
     ids = planned.proposals
     post(client, "proposals/decide", {"ids": [ids["paris"], ids["rome"], ids["cafe"]], "status": "accepted"})
     body = apply(client, {})
-    assert set(body["refused"]) == {str(ids["paris"]), str(ids["rome"])} and body["applied"] == [ids["cafe"]]
+    assert set(body["refused"]) == {str(ids["paris"]), str(ids["rome"])} and body["succeeded"] == [ids["cafe"]]
     assert calls == [[ids["cafe"]]]  # the writer never saw the photos behind the links
     assert file_digest(away) == before
 

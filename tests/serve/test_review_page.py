@@ -21,7 +21,7 @@ from landmarks.geotag.library_undo import undo_library
 from landmarks.library.db import open_library
 from landmarks.serve.app import create_app
 from landmarks.serve.review import ReviewLibrary
-from landmarks.serve.review_apply import Applier, geotag_applier
+from landmarks.serve.review_apply import Applier, geotag_applier, geotag_undoer
 from landmarks.serve.settings import ServeSettings
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def planned(tmp_path: Path) -> Planned:
 def review_site(planned: Planned, tmp_path: Path, applier: Applier, **settings: Any) -> Iterator[str]:
     training = tmp_path / "train.jpg"
     training.write_bytes(photo_bytes(seed=11, size=(200, 150)))
-    library = ReviewLibrary(planned.root, planned.db, applier=applier)
+    library = ReviewLibrary(planned.root, planned.db, applier=applier, undoer=geotag_undoer)
     with live_server(create_app(WithTrainingPhotos(training), ServeSettings(**settings), library)) as url:
         yield url
 
@@ -155,8 +155,8 @@ def test_review_accept_two_reject_one_write_and_read_back(browser: Browser, plan
         with page.expect_response(lambda r: r.url.endswith("/api/v1/library/apply") and r.status == 202):
             page.locator("#apply").click()
         page.locator("#apply-result").wait_for(state="visible")
-        job = page.request.get(url + "/api/v1/library/apply").json()
-        assert sorted(job["applied"]) == sorted([ids["paris"], ids["rome"]]) and job["refused"] == {}
+        job = page.request.get(url + "/api/v1/library/job").json()
+        assert sorted(job["succeeded"]) == sorted([ids["paris"], ids["rome"]]) and job["refused"] == {}
         assert "Wrote 2 photos." in page.locator("#apply-result").inner_text()
         page.wait_for_function("() => document.querySelectorAll('#located-dots .dot').length === 3")
         assert page.locator("#located-dots .dot.by-landmark").count() == 2
@@ -164,16 +164,27 @@ def test_review_accept_two_reject_one_write_and_read_back(browser: Browser, plan
         page.wait_for_function("() => document.querySelectorAll('#proposals .proposal').length === 2")
         assert card(page, ids["dim"]).get_attribute("data-status") == "rejected"
 
-    assert gps(planned.root / "paris.jpg") == pytest.approx((48.8584, 2.2945), abs=1e-6)
-    assert gps(planned.root / "trip" / "rome.jpg") == pytest.approx((41.8902, 12.4922), abs=1e-6)
-    assert gps(planned.root / "trip" / "dim.jpg") is None  # rejected
-    assert gps(planned.root / "cafe.jpg") is None  # never decided
-    shown = exiftool_json(planned.root / "paris.jpg")["XMP-iptcExt:LocationShown"]
-    assert shown[0]["LocationName"] == "Eiffel Tower" and shown[0]["City"] == "Paris"
-    # What the page wrote is in the index's journal: `landmarks geotag undo DIR` takes it back.
+        assert gps(planned.root / "paris.jpg") == pytest.approx((48.8584, 2.2945), abs=1e-6)
+        assert gps(planned.root / "trip" / "rome.jpg") == pytest.approx((41.8902, 12.4922), abs=1e-6)
+        assert gps(planned.root / "trip" / "dim.jpg") is None  # rejected
+        assert gps(planned.root / "cafe.jpg") is None  # never decided
+        shown = exiftool_json(planned.root / "paris.jpg")["XMP-iptcExt:LocationShown"]
+        assert shown[0]["LocationName"] == "Eiffel Tower" and shown[0]["City"] == "Paris"
+
+        # A written one can be taken back from its card.
+        page.select_option("#status-filter", "applied")
+        page.wait_for_function("() => document.querySelectorAll('.proposal[data-status=applied]').length === 2")
+        card(page, ids["rome"]).locator(".undo").click()
+        page.wait_for_function("() => document.querySelector('#apply-result').dataset.action === 'undo'")
+        assert "Took back 1 photo." in page.locator("#apply-result").inner_text()
+        page.wait_for_function("() => document.querySelectorAll('#located-dots .dot').length === 2")
+        assert gps(planned.root / "trip" / "rome.jpg") is None
+        assert gps(planned.root / "paris.jpg") is not None
+
+    # The rest is in the index's journal too: `landmarks geotag undo DIR` takes it back.
     with open_library(planned.root, planned.db) as db:
         assert undo_library(db).ok
-    assert gps(planned.root / "paris.jpg") is None and gps(planned.root / "trip" / "rome.jpg") is None
+    assert gps(planned.root / "paris.jpg") is None
 
 
 def test_accept_all_above_a_confidence(browser: Browser, planned: Planned, tmp_path: Path) -> None:

@@ -98,13 +98,13 @@ def _review_library(
     from landmarks.library.db import open_library
     from landmarks.serve.guard import is_loopback, new_token
     from landmarks.serve.review import ReviewLibrary
-    from landmarks.serve.review_apply import geotag_applier
+    from landmarks.serve.review_apply import geotag_applier, geotag_undoer
 
     with open_library(folder, db, readonly=True) as index:
         root, db_path = index.root, index.path
     if settings.token is None and not is_loopback(settings.host):
         settings.token = SecretStr(new_token())
-    return ReviewLibrary(root=root, db=db_path, applier=geotag_applier(write, sidecar_name))
+    return ReviewLibrary(root=root, db=db_path, applier=geotag_applier(write, sidecar_name), undoer=geotag_undoer)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,8 @@ The review view can change photos, so:
   address it always needs one (`landmarks serve` makes one up and prints the URL that carries it).
 - With a token, *every* library request (reads too: the photos are private) must carry it as
   `Authorization: Bearer TOKEN`. A header, never a cookie: browsers never attach it on their own, so
-  another site cannot make a user's browser send it (CSRF).
+  another site cannot make a user's browser send it (CSRF); the header is the proof, so Host and
+  Origin are not checked then (behind a TLS proxy they differ from what the server sees).
 - Without a token (loopback), a web page elsewhere could still aim requests at 127.0.0.1. So the
   `Host` header must name a loopback address (a DNS-rebinding page sends its own host name), an
   `Origin` header, when sent, must be this server's own, and writes must be JSON (a cross-site form
@@ -62,8 +63,8 @@ class ReviewGuard:
         return self.token is not None
 
     def __call__(self, request: Request) -> None:
-        self._check_origin(request)
         if self.token is None:
+            self._check_origin(request)
             host = request.headers.get("host", "")
             if not is_loopback(_host_of(host)):
                 message = f"Host {host!r} is not a loopback address; set a token to serve the library on it"

@@ -30,7 +30,7 @@ from landmarks.library.db import LibraryDB, open_library
 from landmarks.library.records import set_proposal_status
 from landmarks.serve.confine import NotInLibraryError, OutsideRootError, TooLargeError, read_confined
 from landmarks.serve.guard import ReviewGuard
-from landmarks.serve.review_apply import Applier, ApplyJob, ApplyState
+from landmarks.serve.review_apply import Action, JobState, WriteJob, Writer
 from landmarks.serve.review_data import (
     LocatedList,
     ProposalList,
@@ -55,12 +55,15 @@ class ReviewLibrary:
 
     root: Path
     db: Path | None = None
-    applier: Applier | None = None
+    applier: Writer | None = None
+    """Writes accepted proposals (`review_apply.geotag_applier`); None: the view only decides."""
+    undoer: Writer | None = None
+    """Takes written ones back (`review_apply.geotag_undoer`); None: no undo from the page."""
     lock_timeout_s: float = 2.0
-    job: ApplyJob = field(init=False, repr=False)
+    job: WriteJob = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.job = ApplyJob(self.applier)
+        self.job = WriteJob(self.applier, self.undoer)
 
     def reader(self) -> LibraryDB:
         return open_library(self.root, self.db, readonly=True)
@@ -79,8 +82,8 @@ class AcceptAbove(BaseModel):
     kind: Literal["landmark", "estimate"] | None = None
 
 
-class ApplyRequest(BaseModel):
-    ids: list[int] | None = Field(None, description="accepted proposals to write; all accepted ones when absent")
+class JobRequest(BaseModel):
+    ids: list[int] | None = Field(None, description="the proposals to apply (or undo); all that can be when absent")
 
 
 class Changed(BaseModel):
@@ -162,7 +165,12 @@ def review_router(
 
         def read() -> dict[str, Any]:
             with library.reader() as db:
-                return {"root": str(db.root), "counts": proposal_counts(db), "can_apply": library.applier is not None}
+                return {
+                    "root": str(db.root),
+                    "counts": proposal_counts(db),
+                    "can_apply": library.applier is not None,
+                    "can_undo": library.undoer is not None,
+                }
 
         return await _run(read)
 
@@ -242,21 +250,30 @@ def review_router(
 
         return await _run(write)
 
-    @router.post("/api/v1/library/apply", response_model=ApplyState, status_code=202, tags=["library"],
-                 dependencies=[Depends(guard.write)])  # fmt: skip
-    async def apply(request: Request) -> ApplyState:
-        """Start writing the accepted proposals (or the accepted ones among `ids`) into their photos;
-        `GET` the same path for its progress. 409 while a job or a `geotag` run holds the library."""
-        body: ApplyRequest = await read_body(request, ApplyRequest, settings)
+    async def start(request: Request, action: Action) -> JobState:
+        body: JobRequest = await read_body(request, JobRequest, settings)
         if body.ids is not None and len(body.ids) > settings.review_max_ids:
             raise ApiError(413, "too_many", f"at most {settings.review_max_ids} proposals at once")
-        if library.job.state.running:  # before waiting for the library lock the job itself holds
-            raise ApiError(409, "apply_running", "an apply is already running; wait for it to finish")
-        return await _run(lambda: library.job.start(library.writer(), body.ids))
+        if (running := library.job.state).running:  # before waiting for the library lock the job holds
+            raise ApiError(409, "job_running", f"a {running.action} is running; wait for it to finish")
+        return await _run(lambda: library.job.start(action, library.writer(), body.ids))
 
-    @router.get("/api/v1/library/apply", response_model=ApplyState, tags=["library"], dependencies=[Depends(guard)])
-    async def apply_progress() -> ApplyState:
-        """The running or last apply job: how many written, which refused and why."""
+    @router.post("/api/v1/library/apply", response_model=JobState, status_code=202, tags=["library"],
+                 dependencies=[Depends(guard.write)])  # fmt: skip
+    async def apply(request: Request) -> JobState:
+        """Start writing the accepted proposals (or the accepted ones among `ids`) into their photos;
+        `GET /api/v1/library/job` for its progress. 409 while a job or a `geotag` run holds the library."""
+        return await start(request, "apply")
+
+    @router.post("/api/v1/library/undo", response_model=JobState, status_code=202, tags=["library"],
+                 dependencies=[Depends(guard.write)])  # fmt: skip
+    async def undo(request: Request) -> JobState:
+        """Start taking written proposals (all applied ones, or those among `ids`) back out of their photos."""
+        return await start(request, "undo")
+
+    @router.get("/api/v1/library/job", response_model=JobState, tags=["library"], dependencies=[Depends(guard)])
+    async def job_progress() -> JobState:
+        """The running or last write job: how far it got, which were refused and why."""
         return library.job.state
 
     return router

@@ -16,6 +16,7 @@ const el = {
   minConfidence: $("min-confidence"),
   acceptAbove: $("accept-above"),
   apply: $("apply"),
+  undoLast: $("undo-last"),
   counts: $("counts"),
   status: $("status"),
   error: $("error"),
@@ -31,7 +32,16 @@ const el = {
   viewerCaption: $("viewer-caption"),
 };
 
-const state = { token: null, proposals: [], total: 0, counts: {}, canApply: false, thumbs: new Map() };
+const state = {
+  token: null,
+  proposals: [],
+  total: 0,
+  counts: {},
+  canApply: false,
+  canUndo: false,
+  lastWritten: [],
+  thumbs: new Map(),
+};
 
 // ---- token and requests -----------------------------------------------------------------------------
 
@@ -231,6 +241,14 @@ function neighbours(p) {
 
 function decideButtons(p) {
   const box = node("div", "decide");
+  if (p.status === "applied" && state.canUndo) {
+    const b = node("button", "undo", "Undo the write");
+    b.type = "button";
+    b.title = "Put this photo's location tags back as they were";
+    b.addEventListener("click", () => startJob("undo", [p.id]));
+    box.append(b);
+    return box;
+  }
   const open = ["proposed", "accepted", "rejected"].includes(p.status);
   for (const [cls, label, status] of [["accept", "Accept", "accepted"], ["reject", "Reject", "rejected"]]) {
     const b = node("button", cls, label);
@@ -363,38 +381,47 @@ el.acceptAbove.addEventListener("click", () => {
   });
 });
 
-async function waitForApply(state) {
+const VERB = { apply: ["Writing the accepted locations into the photos", "Wrote"], undo: ["Taking the writes back", "Took back"] };
+
+async function waitForJob(job) {
   // The job runs on the server; its progress is polled, so a long write keeps the page informed.
-  while (state.running) {
-    setStatus(`Writing the accepted locations into the photos… ${state.done} of ${state.total}`, true);
+  while (job.running) {
+    setStatus(`${VERB[job.action][0]}… ${job.done} of ${job.total}`, true);
     await new Promise((resolve) => setTimeout(resolve, 400));
-    state = await (await api("/api/v1/library/apply")).json();
+    job = await (await api("/api/v1/library/job")).json();
   }
-  return state;
+  return job;
 }
 
-function showApplied(data) {
-  const refused = Object.entries(data.refused);
-  const n = data.applied.length;
-  el.applyResult.replaceChildren(node("strong", "", `Wrote ${n} photo${n === 1 ? "" : "s"}.`));
-  if (data.error) el.applyResult.append(node("span", "", ` Stopped early: ${data.error}.`));
+function showJob(job) {
+  const refused = Object.entries(job.refused);
+  const n = job.succeeded.length;
+  el.applyResult.replaceChildren(node("strong", "", `${VERB[job.action][1]} ${n} photo${n === 1 ? "" : "s"}.`));
+  if (job.error) el.applyResult.append(node("span", "", ` Stopped early: ${job.error}.`));
   if (refused.length) {
     const list = node("ul", "");
     list.append(...refused.map(([id, why]) => node("li", "", `proposal ${id}: ${why}`)));
-    el.applyResult.append(node("span", "", ` ${refused.length} not written:`), list);
+    el.applyResult.append(node("span", "", ` ${refused.length} not done:`), list);
   }
+  el.applyResult.dataset.action = job.action;
   el.applyResult.hidden = false;
+  // The last write can be taken back from here (each written card has its own undo too).
+  state.lastWritten = job.action === "apply" ? job.succeeded : [];
+  el.undoLast.hidden = !(state.canUndo && state.lastWritten.length);
 }
 
-el.apply.addEventListener("click", () =>
-  run("Writing the accepted locations into the photos…", async () => {
+function startJob(action, ids) {
+  return run(`${VERB[action][0]}…`, async () => {
     el.apply.disabled = true;
     el.applyResult.hidden = true;
-    const started = await (await api("/api/v1/library/apply", {})).json();
-    showApplied(await waitForApply(started));
+    const started = await (await api(`/api/v1/library/${action}`, ids ? { ids } : {})).json();
+    showJob(await waitForJob(started));
     await Promise.all([loadProposals(state.proposals.length), loadLocated()]);
-  }),
-);
+  });
+}
+
+el.apply.addEventListener("click", () => startJob("apply", null));
+el.undoLast.addEventListener("click", () => startJob("undo", state.lastWritten));
 
 el.more.addEventListener("click", () => run("Loading…", loadMore));
 for (const select of [el.statusFilter, el.kindFilter]) {
@@ -413,6 +440,7 @@ async function start() {
   await run("Loading…", async () => {
     const info = await (await api("/api/v1/library")).json();
     state.canApply = info.can_apply;
+    state.canUndo = info.can_undo;
     el.root.textContent = `Library: ${info.root}`;
     await Promise.all([loadProposals(), loadLocated()]);
   });
