@@ -19,7 +19,7 @@ from landmarks.library.db import open_library
 from landmarks.library.records import add_proposal, record_prediction
 from landmarks.library.scan import scan_library
 
-__all__ = ["EXIFTOOL", "TOKEN", "Planned", "exiftool_json", "outside_photo", "plan_library"]
+__all__ = ["EXIFTOOL", "TOKEN", "Planned", "exiftool_json", "located", "outside_photo", "plan_library"]
 
 TOKEN = "a-test-token-of-enough-length-0123456789"
 
@@ -73,6 +73,14 @@ def plan_library(root: Path, db: Path, *, neighbour_index: int = 0) -> Planned:
             detail={"reason": "taken 12 minutes after paris.jpg with the same camera"},
         )  # fmt: skip
     return Planned(root=root, db=db, photos=ids, proposals=proposals)
+
+
+def located(path: Path) -> tuple[float, float] | None:
+    """Signed EXIF coordinates as the exiftool binary reads them back."""
+    tags = exiftool_json(path, "-Composite:GPSLatitude", "-Composite:GPSLongitude")
+    if "Composite:GPSLatitude" not in tags:
+        return None
+    return tags["Composite:GPSLatitude"], tags["Composite:GPSLongitude"]
 
 
 def outside_photo(path: Path) -> Path:

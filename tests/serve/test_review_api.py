@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from pydantic import SecretStr
-from review_helpers import EXIFTOOL, TOKEN, Planned, outside_photo, plan_library
+from review_helpers import EXIFTOOL, TOKEN, Planned, located, outside_photo, plan_library
 from serve_helpers import FakePredictor, live_server
 
 from landmarks.catalog import Landmark
@@ -27,6 +27,7 @@ from landmarks.library.lock import LibraryLock
 from landmarks.library.records import begin_write, finish_write, proposals
 from landmarks.serve.app import create_app
 from landmarks.serve.review import ReviewLibrary
+from landmarks.serve.review_apply import geotag_applier, geotag_undoer
 from landmarks.serve.settings import ServeSettings
 
 pytestmark = pytest.mark.skipif(EXIFTOOL is None, reason="exiftool is not installed")
@@ -373,3 +374,26 @@ def test_a_stalled_body_gets_a_408(planned: Planned, calls: list[list[int]]) -> 
             answer = sock.recv(65536)
     assert answer.startswith(b"HTTP/1.1 408")
     assert calls == []
+
+
+def test_real_writers_apply_and_undo_but_never_through_a_link_out(planned: Planned, tmp_path: Path) -> None:
+    library = ReviewLibrary(planned.root, planned.db, applier=geotag_applier(), undoer=geotag_undoer)
+    app = create_app(FakePredictor([Landmark("e", None, "E")]), ServeSettings(), library)
+    ids = planned.proposals
+    with TestClient(app, base_url=LOCAL) as client:
+        post(client, "proposals/decide", {"ids": [ids["paris"], ids["rome"]], "status": "accepted"})
+        assert sorted(apply(client, {})["succeeded"]) == sorted([ids["paris"], ids["rome"]])
+        assert client.get("/api/v1/library/job").json()["action"] == "apply"
+        assert located(planned.root / "paris.jpg") == pytest.approx((48.8584, 2.2945), abs=1e-6)
+        # rome.jpg, written, is swapped for a link to a copy outside: undo must not follow it.
+        away = tmp_path / "outside" / "rome.jpg"
+        away.parent.mkdir()
+        (planned.root / "trip" / "rome.jpg").rename(away)
+        (planned.root / "trip" / "rome.jpg").symlink_to(away)
+        r = post(client, "undo", {})
+        assert r.status_code == 202 and r.json()["action"] == "undo"
+        state = library.job.wait(30)
+        assert state.succeeded == [ids["paris"]] and "symlink" in state.refused[str(ids["rome"])]
+        assert state.counts["undone"] == 1 and state.counts["applied"] == 1
+    assert located(planned.root / "paris.jpg") is None
+    assert located(away) == pytest.approx((41.8902, 12.4922), abs=1e-6)  # untouched

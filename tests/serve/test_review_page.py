@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from pydantic import SecretStr
-from review_helpers import EXIFTOOL, TOKEN, Planned, exiftool_json, plan_library
+from review_helpers import EXIFTOOL, TOKEN, Planned, exiftool_json, located, plan_library
 from serve_helpers import FakePredictor, live_server, photo_bytes
 
 from landmarks.catalog import Landmark
@@ -102,14 +102,6 @@ def click_and_wait(page: Page, locator: Any, status: str) -> None:
     )
 
 
-def gps(path: Path) -> tuple[float, float] | None:
-    """Signed EXIF coordinates as the exiftool binary reads them back."""
-    tags = exiftool_json(path, "-Composite:GPSLatitude", "-Composite:GPSLongitude")
-    if "Composite:GPSLatitude" not in tags:
-        return None
-    return tags["Composite:GPSLatitude"], tags["Composite:GPSLongitude"]
-
-
 def test_review_accept_two_reject_one_write_and_read_back(browser: Browser, planned: Planned, tmp_path: Path) -> None:
     ids = planned.proposals
     with review_site(planned, tmp_path, geotag_applier()) as url, opened(browser, url + "/review") as page:
@@ -164,10 +156,10 @@ def test_review_accept_two_reject_one_write_and_read_back(browser: Browser, plan
         page.wait_for_function("() => document.querySelectorAll('#proposals .proposal').length === 2")
         assert card(page, ids["dim"]).get_attribute("data-status") == "rejected"
 
-        assert gps(planned.root / "paris.jpg") == pytest.approx((48.8584, 2.2945), abs=1e-6)
-        assert gps(planned.root / "trip" / "rome.jpg") == pytest.approx((41.8902, 12.4922), abs=1e-6)
-        assert gps(planned.root / "trip" / "dim.jpg") is None  # rejected
-        assert gps(planned.root / "cafe.jpg") is None  # never decided
+        assert located(planned.root / "paris.jpg") == pytest.approx((48.8584, 2.2945), abs=1e-6)
+        assert located(planned.root / "trip" / "rome.jpg") == pytest.approx((41.8902, 12.4922), abs=1e-6)
+        assert located(planned.root / "trip" / "dim.jpg") is None  # rejected
+        assert located(planned.root / "cafe.jpg") is None  # never decided
         shown = exiftool_json(planned.root / "paris.jpg")["XMP-iptcExt:LocationShown"]
         assert shown[0]["LocationName"] == "Eiffel Tower" and shown[0]["City"] == "Paris"
 
@@ -178,13 +170,13 @@ def test_review_accept_two_reject_one_write_and_read_back(browser: Browser, plan
         page.wait_for_function("() => document.querySelector('#apply-result').dataset.action === 'undo'")
         assert "Took back 1 photo." in page.locator("#apply-result").inner_text()
         page.wait_for_function("() => document.querySelectorAll('#located-dots .dot').length === 2")
-        assert gps(planned.root / "trip" / "rome.jpg") is None
-        assert gps(planned.root / "paris.jpg") is not None
+        assert located(planned.root / "trip" / "rome.jpg") is None
+        assert located(planned.root / "paris.jpg") is not None
 
     # The rest is in the index's journal too: `landmarks geotag undo DIR` takes it back.
     with open_library(planned.root, planned.db) as db:
         assert undo_library(db).ok
-    assert gps(planned.root / "paris.jpg") is None
+    assert located(planned.root / "paris.jpg") is None
 
 
 def test_accept_all_above_a_confidence(browser: Browser, planned: Planned, tmp_path: Path) -> None:
