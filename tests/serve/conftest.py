@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from review_helpers import Planned, plan_library
 
 from landmarks.catalog import Landmark
 
@@ -25,6 +26,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@pytest.fixture
+def planned(tmp_path: Path) -> Planned:
+    """A scanned and planned library of five photos (review_helpers), its index beside it."""
+    return plan_library(tmp_path / "library", tmp_path / "index.sqlite")
 
 
 @pytest.fixture

@@ -8,20 +8,34 @@ with the records API, as `landmarks geotag --plan` would.
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "geotag"))
 
+from fastapi.testclient import TestClient
 from geotag_helpers import EXIFTOOL, exiftool_json, exiftool_run, make_photo
+from serve_helpers import FakePredictor
 
-from landmarks.library.db import open_library
-from landmarks.library.records import add_proposal, record_prediction
+from landmarks.catalog import Landmark
+from landmarks.library.db import LibraryDB, open_library
+from landmarks.library.records import add_proposal, begin_write, finish_write, proposals, record_prediction
 from landmarks.library.scan import scan_library
+from landmarks.serve.app import create_app
+from landmarks.serve.review import ReviewLibrary
+from landmarks.serve.settings import ServeSettings
 
-__all__ = ["EXIFTOOL", "TOKEN", "Planned", "exiftool_json", "located", "outside_photo", "plan_library"]
+__all__ = [
+    "EXIFTOOL", "JSON", "LOCAL", "TOKEN", "Planned", "apply", "exiftool_json", "journal_applier", "located",
+    "make_client", "outside_photo", "plan_library", "post",
+]  # fmt: skip
 
 TOKEN = "a-test-token-of-enough-length-0123456789"
+LOCAL = "http://127.0.0.1:8000"
+JSON = {"Content-Type": "application/json"}
 
 EIFFEL = {"landmark": "Eiffel Tower", "latitude": 48.8584, "longitude": 2.2945, "city": "Paris", "country": "France"}
 COLOSSEUM = {"landmark": "Colosseum", "latitude": 41.8902, "longitude": 12.4922, "city": "Rome", "country": "Italy"}
@@ -86,3 +100,41 @@ def located(path: Path) -> tuple[float, float] | None:
 def outside_photo(path: Path) -> Path:
     """A photo outside every library root: what confinement must never read or write."""
     return make_photo(path, size=(320, 240), seed=9)
+
+
+def journal_applier(calls: list[list[int]]) -> Any:
+    """A writer that journals each proposal as written without touching the file (the real one is geotag's)."""
+
+    def apply(db: LibraryDB, ids: Sequence[int], progress: Callable[[int], None]) -> dict[str, Any]:
+        calls.append(list(ids))
+        rows = {r.id: r for r in proposals(db, status="accepted")}
+        for pid in ids:
+            row = rows[pid]
+            write = begin_write(db, row.photo_id, target=db.photo(row.photo_id).path, tags={}, previous={},
+                                proposal_id=pid)  # fmt: skip
+            finish_write(db, write, ok=True)
+            progress(1)
+        return {"written": len(ids)}
+
+    return apply
+
+
+def make_client(planned: Planned, calls: list[list[int]], base_url: str = LOCAL, **settings: Any) -> TestClient:
+    library = ReviewLibrary(planned.root, planned.db, applier=journal_applier(calls), lock_timeout_s=0.2)
+    app = create_app(FakePredictor([Landmark("eiffel", None, "Eiffel Tower")]), ServeSettings(**settings), library)
+    return TestClient(app, base_url=base_url)
+
+
+def post(client: TestClient, path: str, body: dict[str, Any], **headers: str) -> Any:
+    return client.post(f"/api/v1/library/{path}", json=body, headers=headers)
+
+
+def apply(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    """Start an apply job and wait for it: its final state."""
+    r = post(client, "apply", body)
+    assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 30
+    while (state := client.get("/api/v1/library/job").json())["running"]:
+        assert time.monotonic() < deadline, "the apply job did not finish"
+        time.sleep(0.02)
+    return state

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from review_helpers import EXIFTOOL, Planned, plan_library
+from review_helpers import EXIFTOOL, Planned
 from serve_helpers import FakePredictor
 from typer.testing import CliRunner
 
@@ -30,11 +30,6 @@ def started(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(predictor_module.Predictor, "load", classmethod(lambda cls, ckpt: fake))
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.update(app=app, **kw))
     return ran
-
-
-@pytest.fixture
-def planned(tmp_path: Path) -> Planned:
-    return plan_library(tmp_path / "library", tmp_path / "index.sqlite")
 
 
 def serve(*args: str) -> Any:

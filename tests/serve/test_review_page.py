@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from pydantic import SecretStr
-from review_helpers import EXIFTOOL, TOKEN, Planned, exiftool_json, located, plan_library
+from review_helpers import EXIFTOOL, TOKEN, Planned, exiftool_json, located
 from serve_helpers import FakePredictor, live_server, photo_bytes
 
 from landmarks.catalog import Landmark
@@ -43,11 +43,6 @@ class WithTrainingPhotos(FakePredictor):
 
     def training_photo(self, index: int) -> Path | None:
         return self.photo if index == 0 else None
-
-
-@pytest.fixture
-def planned(tmp_path: Path) -> Planned:
-    return plan_library(tmp_path / "library", tmp_path / "index.sqlite")
 
 
 @contextmanager
