@@ -82,10 +82,23 @@ def plan_library(root: Path, db: Path, *, neighbour_index: int = 0) -> Planned:
             proposals[key] = add_proposal(index, ids[path], kind="landmark", radius_km=0.5, confidence=p,
                                           prediction_id=pred, detail={"neighbours": neighbours}, **place)  # fmt: skip
         proposals["cafe"] = add_proposal(
-            index, ids["cafe.jpg"], kind="estimate", latitude=48.8570, longitude=2.2990, radius_km=1.5,
-            confidence=0.8, anchor_photo_id=ids["paris.jpg"], city="Paris", country="France",
-            detail={"reason": "taken 12 minutes after paris.jpg with the same camera"},
-        )  # fmt: skip
+            index,
+            ids["cafe.jpg"],
+            kind="estimate",
+            latitude=48.8570,
+            longitude=2.2990,
+            radius_km=1.5,
+            anchor_photo_id=ids["paris.jpg"],
+            city="Paris",
+            country="France",
+            detail={
+                "method": "nearest",
+                "gap_s": 720,
+                "reason": "taken 12 minutes after paris.jpg",
+                "anchor_landmark": "Eiffel Tower",
+                "camera": {"make": "Canon", "model": "EOS 5D", "serial": None},
+            },
+        )  # fmt: skip  (as issue 12's estimates are: no confidence of their own)
     return Planned(root=root, db=db, photos=ids, proposals=proposals)
 
 

@@ -61,7 +61,8 @@ def test_proposals_carry_their_evidence_and_estimates_their_anchor(client: TestC
     cafe = by_path["cafe.jpg"]
     assert cafe["kind"] == "estimate" and cafe["radius_km"] == 1.5
     assert cafe["anchor"] == {"photo_id": planned.photos["paris.jpg"], "path": "paris.jpg"}
-    assert "12 minutes" in cafe["reason"]
+    assert "12 minutes" in cafe["reason"] and cafe["anchor_landmark"] == "Eiffel Tower"
+    assert "no serial" in cafe["caution"] and paris["caution"] is None
     only = client.get("/api/v1/library/proposals", params={"kind": "estimate"}).json()
     assert [p["id"] for p in only["proposals"]] == [planned.proposals["cafe"]]
     page = client.get("/api/v1/library/proposals", params={"limit": 2, "offset": 2}).json()
@@ -108,11 +109,15 @@ def test_decide_accept_reject_and_take_back(client: TestClient, planned: Planned
 
 def test_accept_above_takes_only_undecided_ones_at_or_above(client: TestClient, planned: Planned) -> None:
     ids = planned.proposals
-    post(client, "proposals/decide", {"ids": [ids["rome"]], "status": "rejected"})
-    r = post(client, "proposals/accept-above", {"min_confidence": 0.8})
-    assert sorted(r.json()["changed"]) == sorted([ids["paris"], ids["cafe"]])  # rome was rejected, dim is 0.41
-    r = post(client, "proposals/accept-above", {"min_confidence": 0.3, "kind": "landmark"})
-    assert r.json()["changed"] == [ids["dim"]]
+    r = post(client, "proposals/accept-above", {"min_confidence": 0.93})
+    assert sorted(r.json()["changed"]) == sorted([ids["paris"], ids["rome"]])  # 0.93 itself counts
+    post(client, "proposals/decide", {"ids": [ids["rome"]], "status": "proposed"})
+    post(client, "proposals/decide", {"ids": [ids["dim"]], "status": "rejected"})
+    r = post(client, "proposals/accept-above", {"min_confidence": 0.0})
+    # paris is accepted already, dim rejected; the estimate has no confidence of its own: decided on its own
+    assert r.json()["changed"] == [ids["rome"]]
+    r = post(client, "proposals/accept-above", {"min_confidence": 0.0, "kind": "estimate"})
+    assert r.json()["changed"] == []
     assert post(client, "proposals/accept-above", {"min_confidence": 1.5}).status_code == 422
 
 

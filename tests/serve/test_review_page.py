@@ -113,6 +113,8 @@ def test_review_accept_two_reject_one_write_and_read_back(browser: Browser, plan
         # The estimate: its own colour, its anchor photo as a thumbnail and a link to it.
         cafe = card(page, ids["cafe"])
         assert "kind-estimate" in (cafe.get_attribute("class") or "")
+        assert cafe.locator(".landmark").inner_text() == "Near Eiffel Tower"
+        assert "no serial" in cafe.locator(".caution").inner_text()
         colours = page.evaluate(
             "ids => ids.map(i => getComputedStyle(document.querySelector('#proposal-' + i)).borderTopColor)",
             [ids["paris"], ids["cafe"]],
@@ -182,7 +184,7 @@ def test_accept_all_above_a_confidence(browser: Browser, planned: Planned, tmp_p
             page.locator("#accept-above").click()
         assert sorted(answer.value.json()["changed"]) == sorted([ids["paris"], ids["rome"]])
         page.wait_for_function("() => document.querySelectorAll('.proposal[data-status=accepted]').length === 2")
-        assert card(page, ids["cafe"]).get_attribute("data-status") == "proposed"  # 80 %
+        assert card(page, ids["cafe"]).get_attribute("data-status") == "proposed"  # an estimate: no confidence
         assert card(page, ids["paris"]).locator(".accept").get_attribute("aria-pressed") == "true"
 
 

@@ -62,6 +62,8 @@ class ProposalOut(BaseModel):
     top: list[GuessOut]
     neighbours: list[NeighbourOut]
     reason: str | None = Field(None, description="for an estimate: how it was made, in words")
+    anchor_landmark: str | None = Field(None, description="for an estimate: the landmark of its anchor photo")
+    caution: str | None = Field(None, description="for an estimate: what a reviewer should check, if anything")
     updated: str
 
 
@@ -117,10 +119,16 @@ def _neighbours(raw: Any) -> list[NeighbourOut]:
     return out
 
 
-def _reason(detail: dict[str, Any]) -> str | None:
-    for key in ("reason", "why", "explanation"):
-        if isinstance(detail.get(key), str):
-            return str(detail[key])[:500]
+def _text(detail: dict[str, Any], key: str) -> str | None:
+    value = detail.get(key)
+    return value[:500] if isinstance(value, str) else None
+
+
+def _caution(detail: dict[str, Any]) -> str | None:
+    """An estimate leans on the camera's clock; without a serial, another body of the model shares it."""
+    camera = detail.get("camera")
+    if isinstance(camera, dict) and camera.get("model") and not camera.get("serial"):
+        return f"the camera ({camera['model']}) has no serial: another one of that model may share this clock"
     return None
 
 
@@ -197,7 +205,9 @@ def _out(row: ProposalRow, photos: dict[int, tuple[str, str | None]], prediction
         changed=digest != row.digest,
         top=_guesses(top_k if isinstance(top_k, list) else []),
         neighbours=_neighbours(recorded),
-        reason=_reason(row.detail),
+        reason=_text(row.detail, "reason"),
+        anchor_landmark=_text(row.detail, "anchor_landmark"),
+        caution=_caution(row.detail) if row.kind == "estimate" else None,
         updated=row.updated,
     )
 

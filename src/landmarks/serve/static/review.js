@@ -182,7 +182,9 @@ function card(p) {
   if (p.changed) badges.append(node("span", "badge warn", "photo changed since planned"));
 
   const title = node("p", "title");
-  title.append(node("span", "landmark", p.landmark || "Estimated place"), node("span", "confidence", pct(p.confidence)));
+  const name = p.landmark || (p.anchor_landmark ? `Near ${p.anchor_landmark}` : "Estimated place");
+  const sure = p.confidence === null && p.kind === "estimate" ? "estimate" : pct(p.confidence);
+  title.append(node("span", "landmark", name), node("span", "confidence", sure));
   const where = node("p", "where", [p.city, p.country].filter(Boolean).join(", "));
   const at = node("span", "small", ` · ${coords(p.latitude, p.longitude)}`);
   if (p.radius_km !== null) at.textContent += ` ± ${p.radius_km < 1 ? p.radius_km.toFixed(2) : p.radius_km.toFixed(1)} km`;
@@ -200,20 +202,31 @@ function card(p) {
   return li;
 }
 
-function anchor(p) {
-  const box = node("div", "anchor");
-  const img = node("img", "anchor-thumb");
-  img.alt = `anchor photo ${p.anchor.path}`;
-  showPhoto(img, p.anchor.photo_id, 240);
-  const text = node("div", "");
-  const link = node("button", "anchor-link", p.anchor.path);
+function anchorLink(photo) {
+  const link = node("button", "anchor-link", photo.path);
   link.type = "button";
-  link.dataset.photo = String(p.anchor.photo_id);
+  link.dataset.photo = String(photo.photo_id);
   link.title = "Show the photo this estimate comes from";
-  link.addEventListener("click", () => openViewer(p.anchor));
-  text.append(node("span", "small", "from the photo of a recognised landmark "), link);
+  link.addEventListener("click", () => openViewer(photo));
+  return link;
+}
+
+function anchor(p) {
+  // An estimate rests on the photo(s) of a recognised landmark taken just before or after: show them.
+  const box = node("div", "anchor");
+  const anchors = [p.anchor, p.anchor2].filter(Boolean);
+  for (const photo of anchors) {
+    const img = node("img", "anchor-thumb");
+    img.alt = `anchor photo ${photo.path}`;
+    showPhoto(img, photo.photo_id, 240);
+    box.append(img);
+  }
+  const text = node("div", "");
+  text.append(node("span", "small", "from the photo of a recognised landmark "));
+  anchors.forEach((photo, i) => text.append(...(i ? [node("span", "small", " and "), anchorLink(photo)] : [anchorLink(photo)])));
   if (p.reason) text.append(node("div", "small", p.reason));
-  box.append(img, text);
+  if (p.caution) text.append(node("div", "small caution", `Check: ${p.caution}.`));
+  box.append(text);
   return box;
 }
 
