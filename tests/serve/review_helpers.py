@@ -7,6 +7,7 @@ with the records API, as `landmarks geotag --plan` would.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -59,10 +60,29 @@ def _top_k(first: dict[str, object], p: float, second: dict[str, object]) -> lis
     ]
 
 
-def plan_library(root: Path, db: Path, *, neighbour_index: int = 0) -> Planned:
-    """Make, scan and plan the library at `root` with its index at `db`."""
-    for name, seed in (("paris.jpg", 1), ("trip/rome.jpg", 2), ("trip/dim.jpg", 3), ("cafe.jpg", 4), ("gps.jpg", 5)):
-        make_photo(root / name, size=(320, 240), seed=seed)
+PHOTOS = ("paris.jpg", "trip/rome.jpg", "trip/dim.jpg", "cafe.jpg", "gps.jpg")
+
+
+def real_photos(shared: Path) -> dict[str, Path] | None:
+    """Real photos for the library (../shared/data), when they are at hand: what the landmarks show."""
+    proxy44, everyday = shared / "proxy44" / "test", shared / "everyday"
+    if not proxy44.is_dir() or not everyday.is_dir():
+        return None
+    folders = ("eiffel_tower", "colosseum", "petra")
+    picked = {name: sorted((proxy44 / f).glob("*.jpg"))[-2] for name, f in zip(PHOTOS, folders, strict=False)}
+    picked["cafe.jpg"] = everyday / "n03297495_espresso_maker.jpg"
+    picked["gps.jpg"] = sorted((proxy44 / "statue_of_liberty").glob("*.jpg"))[-2]
+    return picked if all(p.is_file() for p in picked.values()) else None
+
+
+def plan_library(root: Path, db: Path, *, sources: dict[str, Path] | None = None) -> Planned:
+    """Make (or copy from `sources`), scan and plan the library at `root` with its index at `db`."""
+    for seed, name in enumerate(PHOTOS, start=1):
+        if sources is not None:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(sources[name], root / name)
+        else:
+            make_photo(root / name, size=(320, 240), seed=seed)
     exiftool_run(
         "-overwrite_original", "-GPS:GPSLatitude=40.6892", "-GPS:GPSLatitudeRef=N",
         "-GPS:GPSLongitude=74.0445", "-GPS:GPSLongitudeRef=W", str(root / "gps.jpg"),
@@ -70,7 +90,7 @@ def plan_library(root: Path, db: Path, *, neighbour_index: int = 0) -> Planned:
     with open_library(root, db) as index:
         scan_library(root, index, progress=False)
         ids = {p.path: p.id for p in index.photos()}
-        neighbours = [{"index": neighbour_index, "name": "Eiffel Tower", "similarity": 0.91}]
+        neighbours = [{"index": 0, "name": "Eiffel Tower", "similarity": 0.91}]
         proposals = {}
         for key, path, place, p, other in (
             ("paris", "paris.jpg", EIFFEL, 0.97, COLOSSEUM),

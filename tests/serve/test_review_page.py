@@ -1,19 +1,23 @@
 """The review view at /review in a real headless Chromium: look, accept two, reject one, write, read back.
 
-A live uvicorn serves the app on loopback over a small scanned and planned library (review_helpers);
-the written photos are read back with the exiftool binary.
+A live uvicorn serves the app on loopback over a small scanned and planned library (review_helpers:
+real photos from ../shared/data when at hand); the written photos are read back with the exiftool binary.
+
+To write the README's picture: LANDMARKS_REVIEW_SCREENSHOT=docs/review.png pytest tests/serve/test_review_page.py
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from PIL import Image
 from pydantic import SecretStr
-from review_helpers import EXIFTOOL, TOKEN, Planned, exiftool_json, located
+from review_helpers import EXIFTOOL, TOKEN, Planned, exiftool_json, located, plan_library, real_photos
 from serve_helpers import FakePredictor, live_server, photo_bytes
 
 from landmarks.catalog import Landmark
@@ -34,6 +38,15 @@ pytestmark = [
 ]
 
 
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@pytest.fixture
+def planned(tmp_path: Path) -> Planned:
+    """The planned library, of real photos when ../shared/data is at hand."""
+    return plan_library(tmp_path / "library", tmp_path / "index.sqlite", sources=real_photos(SHARED))
+
+
 class WithTrainingPhotos(FakePredictor):
     """The stand-in predictor, with one training photo at hand for the neighbour thumbnails."""
 
@@ -48,7 +61,8 @@ class WithTrainingPhotos(FakePredictor):
 @contextmanager
 def review_site(planned: Planned, tmp_path: Path, applier: Applier, **settings: Any) -> Iterator[str]:
     training = tmp_path / "train.jpg"
-    training.write_bytes(photo_bytes(seed=11, size=(200, 150)))
+    real = sorted((SHARED / "proxy44" / "train" / "eiffel_tower").glob("*.jpg"))
+    training.write_bytes(real[0].read_bytes() if real else photo_bytes(seed=11, size=(200, 150)))
     library = ReviewLibrary(planned.root, planned.db, applier=applier, undoer=geotag_undoer)
     with live_server(create_app(WithTrainingPhotos(training), ServeSettings(**settings), library)) as url:
         yield url
@@ -125,7 +139,9 @@ def test_review_accept_two_reject_one_write_and_read_back(browser: Browser, plan
         page.locator("#viewer").wait_for(state="visible")
         assert page.locator("#viewer-caption").inner_text() == "paris.jpg"
         all_loaded(page, "#viewer-image")
-        assert page.evaluate("document.querySelector('#viewer-image').naturalWidth") == 320  # under 1024: as is
+        with Image.open(planned.root / "paris.jpg") as original:
+            expected = min(original.width, round(original.width * 1024 / max(original.size)))
+        assert page.evaluate("document.querySelector('#viewer-image').naturalWidth") == expected
         page.locator("#viewer button").click()
 
         # Both maps: the planned places, and what is located so far (one photo with its own GPS).
@@ -140,6 +156,9 @@ def test_review_accept_two_reject_one_write_and_read_back(browser: Browser, plan
         click_and_wait(page, card(page, ids["dim"]).locator(".reject"), "rejected")
         assert "2 accepted" in page.locator("#counts").inner_text()
         assert page.locator("#apply").inner_text() == "Write 2 accepted"
+        if target := os.environ.get("LANDMARKS_REVIEW_SCREENSHOT"):
+            all_loaded(page, "#proposals img")
+            page.screenshot(path=target, full_page=True)
 
         with page.expect_response(lambda r: r.url.endswith("/api/v1/library/apply") and r.status == 202):
             page.locator("#apply").click()
