@@ -204,3 +204,14 @@ def test_page_is_served_with_the_strict_headers(client: TestClient) -> None:
     assert "default-src 'self'" in r.headers["content-security-policy"]
     for asset in ("/static/review.js", "/static/review.css", "/static/geo.js"):
         assert client.get(asset).status_code == 200
+
+
+def test_order_by_confidence_puts_the_least_sure_first(client: TestClient, planned: Planned) -> None:
+    ids = planned.proposals
+
+    def order(by: str) -> list[int]:
+        return [p["id"] for p in client.get("/api/v1/library/proposals", params={"order": by}).json()["proposals"]]
+
+    assert order("confidence") == [ids["dim"], ids["rome"], ids["paris"], ids["cafe"]]  # no confidence: last
+    assert order("-confidence") == [ids["paris"], ids["rome"], ids["dim"], ids["cafe"]]
+    assert client.get("/api/v1/library/proposals", params={"order": "random"}).status_code == 422

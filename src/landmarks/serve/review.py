@@ -33,6 +33,7 @@ from landmarks.serve.guard import ReviewGuard
 from landmarks.serve.review_apply import Action, JobState, WriteJob, Writer
 from landmarks.serve.review_data import (
     LocatedList,
+    Order,
     ProposalList,
     StatusFilter,
     accept_above,
@@ -179,6 +180,7 @@ def review_router(
     async def library_proposals(
         status: StatusFilter = "review",
         kind: Literal["landmark", "estimate"] | None = None,
+        order: Order = "path",
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1)] = 200,
     ) -> ProposalList:
@@ -186,7 +188,9 @@ def review_router(
 
         def read() -> ProposalList:
             with library.reader() as db:
-                return list_proposals(db, status=status, kind=kind, offset=offset, limit=min(limit, page_size))
+                return list_proposals(
+                    db, status=status, kind=kind, order=order, offset=offset, limit=min(limit, page_size)
+                )
 
         return await _run(read)
 

@@ -19,6 +19,7 @@ from landmarks.library.records import ProposalRow, proposals
 from landmarks.library.schema import PROPOSAL_KINDS, PROPOSAL_STATUSES
 from landmarks.library.stats import located_photos
 
+Order = Literal["path", "confidence", "-confidence"]
 StatusFilter = Literal["review", "open", "all", "proposed", "accepted", "rejected", "applied", "undone"]
 GROUPS = {"open": ("proposed", "accepted"), "review": ("proposed", "accepted", "rejected"), "all": PROPOSAL_STATUSES}
 """Filters that name several statuses: `open` (still to write), `review` (the page's default: not yet written)."""
@@ -139,15 +140,25 @@ def proposal_counts(db: LibraryDB) -> dict[str, int]:
 
 
 def list_proposals(
-    db: LibraryDB, *, status: StatusFilter = "review", kind: str | None = None, offset: int = 0, limit: int = 200
+    db: LibraryDB,
+    *,
+    status: StatusFilter = "review",
+    kind: str | None = None,
+    order: Order = "path",
+    offset: int = 0,
+    limit: int = 200,
 ) -> ProposalList:
-    """One page of proposals in photo-path order, with the evidence the grid shows."""
+    """One page of proposals with the evidence the grid shows, in photo-path order or by confidence
+    (`confidence`: the least sure first, those to look at hardest; no confidence, as estimates, last)."""
     if kind is not None and kind not in PROPOSAL_KINDS:
         raise ValueError(f"kind must be one of {PROPOSAL_KINDS}")
     if status in GROUPS:
         rows = [r for r in proposals(db, kind=kind) if r.status in GROUPS[status]]
     else:
         rows = proposals(db, status=status, kind=kind)
+    if order != "path":  # stable: equal confidences stay in path order
+        sign = 1 if order == "confidence" else -1
+        rows.sort(key=lambda r: (r.confidence is None, sign * (r.confidence or 0.0)))
     page = rows[offset : offset + limit]
     photos = _photo_facts(db, {i for r in page for i in (r.photo_id, r.anchor_photo_id, r.anchor2_photo_id) if i})
     predictions = _top_k(db, {r.prediction_id for r in page if r.prediction_id is not None})

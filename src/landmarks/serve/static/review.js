@@ -13,6 +13,7 @@ const el = {
   tokenInput: $("token-input"),
   statusFilter: $("status-filter"),
   kindFilter: $("kind-filter"),
+  order: $("order"),
   minConfidence: $("min-confidence"),
   acceptAbove: $("accept-above"),
   apply: $("apply"),
@@ -334,14 +335,20 @@ function openViewer(photo) {
 
 // ---- loading and deciding ---------------------------------------------------------------------------
 
-function query(offset) {
-  const params = new URLSearchParams({ status: el.statusFilter.value, offset: String(offset), limit: String(PAGE) });
+function query(offset, limit = PAGE) {
+  const params = new URLSearchParams({
+    status: el.statusFilter.value,
+    order: el.order.value,
+    offset: String(offset),
+    limit: String(limit),
+  });
   if (el.kindFilter.value) params.set("kind", el.kindFilter.value);
   return `/api/v1/library/proposals?${params}`;
 }
 
 async function loadProposals(keep = 0) {
-  const data = await (await api(query(0) + "&" + new URLSearchParams({ limit: String(Math.max(PAGE, keep)) }))).json();
+  // After a change, the cards already shown stay shown (the list may have grown by "Show more").
+  const data = await (await api(query(0, Math.max(PAGE, keep)))).json();
   state.proposals = data.proposals;
   state.total = data.total;
   state.counts = data.counts;
@@ -437,7 +444,7 @@ el.apply.addEventListener("click", () => startJob("apply", null));
 el.undoLast.addEventListener("click", () => startJob("undo", state.lastWritten));
 
 el.more.addEventListener("click", () => run("Loading…", loadMore));
-for (const select of [el.statusFilter, el.kindFilter]) {
+for (const select of [el.statusFilter, el.kindFilter, el.order]) {
   select.addEventListener("change", () => run("Loading…", () => loadProposals()));
 }
 
