@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from geotag_helpers import make_photo
 from PIL import Image
 from pydantic import SecretStr
 from review_helpers import EXIFTOOL, TOKEN, Planned, exiftool_json, located, plan_library, real_photos
@@ -23,6 +24,8 @@ from serve_helpers import FakePredictor, live_server, photo_bytes
 from landmarks.catalog import Landmark
 from landmarks.geotag.library_undo import undo_library
 from landmarks.library.db import open_library
+from landmarks.library.records import add_proposal
+from landmarks.library.scan import scan_library
 from landmarks.serve.app import create_app
 from landmarks.serve.review import ReviewLibrary
 from landmarks.serve.review_apply import Applier, geotag_applier, geotag_undoer
@@ -222,3 +225,27 @@ def test_token_comes_in_the_fragment_or_the_form(browser: Browser, planned: Plan
             page.fill("#token-input", TOKEN)
             page.locator("#token-form button").click()
             page.wait_for_function("() => document.querySelectorAll('#proposals .proposal').length === 4")
+
+
+def test_a_large_plan_loads_in_pages_and_thumbnails_near_the_screen(browser: Browser, tmp_path: Path) -> None:
+    root, index = tmp_path / "big", tmp_path / "big.sqlite"
+    for i in range(230):
+        make_photo(root / f"p{i:03d}.jpg", size=(64, 48), seed=i)
+    with open_library(root, index) as db:
+        scan_library(root, db, progress=False)
+        for i, photo in enumerate(db.photos()):
+            add_proposal(db, photo.id, kind="landmark", landmark="Eiffel Tower", latitude=48.8584 - i / 100,
+                         longitude=2.2945, confidence=0.5 + i / 1000)  # fmt: skip
+    planned = Planned(root, index, {}, {})
+    with review_site(planned, tmp_path, geotag_applier()) as url, opened(browser, url + "/review") as page:
+        assert page.locator("#proposals .proposal").count() == 200
+        assert "showing 200 of 230" in page.locator("#counts").inner_text()
+        all_loaded(page, "#proposals .proposal:first-child img.thumb")
+        drawn = page.evaluate("document.querySelectorAll('#proposals img.thumb[src]').length")
+        assert 0 < drawn < 80  # only the cards near the screen asked for their photo
+        page.locator("#more").click()
+        page.wait_for_function("() => document.querySelectorAll('#proposals .proposal').length === 230")
+        assert page.locator("#more").is_hidden()
+        assert page.locator("#proposal-dots .dot").count() == 230
+        page.locator("#proposals .proposal").last.scroll_into_view_if_needed()
+        all_loaded(page, "#proposals .proposal:last-child img.thumb")
