@@ -150,3 +150,22 @@ def test_sidecar_writes_leave_the_photo_alone_and_undo_removes_the_sidecar(libra
 def test_apply_needs_a_writable_index(library: LibraryDB) -> None:
     with open_library(library.root, library.path, readonly=True) as reader, pytest.raises(LibraryError):
         apply_proposals(reader)
+
+
+def test_tags_through_the_index_are_undone_exactly(library: LibraryDB) -> None:
+    from geotag_helpers import exiftool_run
+
+    photo = library.root / "a.jpg"
+    exiftool_run("-overwrite_original", "-XMP-dc:Subject=holiday", "-IPTC:Keywords=travel", str(photo))
+    scan_library(library.root, library, progress=False)
+    pid = _propose(library, "a.jpg")
+    set_proposal_status(library, [pid], "accepted")
+    assert apply_proposals(library, tags=True).written == 1
+    tags = exiftool_json(photo)
+    assert tags["XMP-dc:Subject"] == ["holiday", "Eiffel Tower", "Paris", "France"]
+    assert tags["IPTC:Keywords"] == ["travel", "Eiffel Tower", "Paris", "France"]
+    assert tags["XMP-iptcCore:CountryCode"] == "FR"
+    assert undo_library(library).ok
+    tags = exiftool_json(photo)
+    assert (tags["XMP-dc:Subject"], tags["IPTC:Keywords"]) == (["holiday"], "travel")
+    assert "XMP-photoshop:City" not in tags and "XMP-lr:HierarchicalSubject" not in tags

@@ -216,7 +216,9 @@ def test_existing_sidecar_is_updated_in_place_or_counts_as_gps(tmp_path: Path) -
     summary = geotag([photo], predictor, tmp_path / "a.csv", options=GeotagOptions(write=WriteMode.XMP))
     assert summary.results[0].action == "written" and not summary.results[0].created
     tags = exiftool_json(sidecar)
-    assert tags["XMP-dc:Subject"] == ["keep me"] and tags["XMP-xmp:Rating"] == 5
+    # their keyword kept, the place's added after it (--tags is on by default for sidecars)
+    assert tags["XMP-dc:Subject"] == ["keep me", "Christ the Redeemer", "Rio de Janeiro", "Brazil"]
+    assert tags["XMP-xmp:Rating"] == 5
     assert (tags["XMP-exif:GPSLatitude"], tags["XMP-exif:GPSLongitude"]) == (
         pytest.approx(CHRIST[1], abs=1e-5),
         pytest.approx(CHRIST[2], abs=1e-5),

@@ -47,6 +47,15 @@ DbOption = Annotated[
     Path | None,
     typer.Option("--db", metavar="FILE", help="Library index file (default: one per library in the cache folder)."),
 ]
+TagsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--tags/--no-tags",
+        help="Also add keywords and place names (dc:subject, lr:hierarchicalSubject, IPTC, City, Country, "
+        "Location, CountryCode). Default: on for --write xmp, off for exif.",
+        show_default=False,
+    ),
+]
 WaitOption = Annotated[
     float,
     typer.Option("--wait", min=0.0, metavar="SECONDS", help="How long to wait for another run on the library."),
@@ -114,9 +123,14 @@ def geotag(
         bool, typer.Option("--no-index", help="Geotag a folder without the library index (no incremental rerun).")
     ] = False,
     wait: WaitOption = 30.0,
+    tags: TagsOption = None,
 ) -> None:
-    """Recognise the landmark in each photo and write its location into the photo (EXIF GPS + XMP)
-    or an XMP sidecar. Every photo gets a line in the report; `--undo REPORT.csv` takes it back.
+    """Recognise the landmark in each photo and write its location (the default command).
+
+    Into the photo (EXIF GPS + XMP) or an XMP sidecar; `--undo REPORT.csv` takes a run back. One
+    folder is a library: its index makes reruns incremental, `--plan` proposes without writing (then
+    `geotag apply`), and `geotag undo DIR` takes back what the index records. Photos or globs (or
+    --no-index, --dry-run) are geotagged without an index; every photo gets a line in the report.
 
     Photos that already have a location (EXIF or XMP GPS, or an IPTC LocationShown/LocationCreated
     with coordinates) are left alone unless --overwrite-gps. One run (or undo) per folder at a time:
@@ -140,7 +154,7 @@ def geotag(
                 folder=Path(photos[0]), db=db, checkpoint=checkpoint, device=device, plan_only=plan,
                 plan_csv=plan_csv, min_confidence=min_confidence, write=write, sidecar_name=sidecar_name,
                 recursive=recursive, overwrite_gps=overwrite_gps, report=report, geojson=geojson,
-                batch_size=batch_size, wait=wait,
+                batch_size=batch_size, wait=wait, tags=tags,
             )
         )  # fmt: skip
         return
@@ -171,6 +185,7 @@ def geotag(
         min_confidence=min_confidence,
         dry_run=dry_run,
         overwrite_gps=overwrite_gps,
+        tags=tags,
         batch_size=batch_size,
     )
     with _progress(len(found)) as advance:

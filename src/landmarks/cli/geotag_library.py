@@ -19,6 +19,7 @@ from landmarks.cli.geotag import (
     _MAX_PROBLEM_LINES,
     DbOption,
     GeotagUsageError,
+    TagsOption,
     WaitOption,
     _default_report,
     _say_removed,
@@ -45,6 +46,7 @@ class LibraryRun:
     geojson: Path | None
     batch_size: int
     wait: float = 30.0
+    tags: bool | None = None
 
 
 class _Bar:
@@ -114,7 +116,7 @@ def run_library(run: LibraryRun) -> None:
         if opened:
             set_proposal_status(library, opened, "accepted")
         _apply(library, report=report, write=run.write, sidecar_name=run.sidecar_name,
-               overwrite_gps=run.overwrite_gps, geojson=run.geojson)  # fmt: skip
+               overwrite_gps=run.overwrite_gps, geojson=run.geojson, tags=run.tags)  # fmt: skip
 
 
 def _apply(library: Any, *, proposal_ids: list[int] | None = None, **kwargs: Any) -> None:
@@ -177,6 +179,7 @@ def apply(
         Path | None, typer.Option(metavar="FILE.csv", help="Per-photo report, also for --undo (default: cache).")
     ] = None,
     wait: WaitOption = 30.0,
+    tags: TagsOption = None,
 ) -> None:
     """Write the accepted proposals: from a reviewed plan CSV (its accept column), or those accepted
     in the index (the review page). A photo deleted, renamed or changed since the plan is skipped."""
@@ -206,7 +209,7 @@ def apply(
             )
             ids = decided.accepted
         _apply(library, proposal_ids=ids, report=report, write=write, sidecar_name=sidecar_name,
-               overwrite_gps=overwrite_gps)  # fmt: skip
+               overwrite_gps=overwrite_gps, tags=tags)  # fmt: skip
 
 
 def undo(

@@ -37,11 +37,21 @@ from landmarks.geotag.metadata import (
     remove_temporaries,
     sidecar_path,
 )
+from landmarks.geotag.places import IPTC_TYPES, add_places
 from landmarks.geotag.recover import recover_writes
 from landmarks.geotag.report import Action, PhotoResult, ReportJournal
 from landmarks.library.db import LibraryDB, PhotoRow
-from landmarks.library.records import ProposalRow, journal_write, note_location, set_proposal_status, settle_write
+from landmarks.library.records import (
+    ProposalRow,
+    journal_write,
+    note_location,
+    proposals,
+    set_proposal_status,
+    settle_write,
+)
 
+ADDED_KEY = "landmarks:added"
+"""In a journaled write's `tags`: the keywords and place names it added (undo takes out only those)."""
 ESTIMATE_METHOD = "landmarks estimate"
 """GPSProcessingMethod of a written estimate: tells any reader this place was inferred, not measured."""
 
@@ -96,8 +106,6 @@ class _Pending:
 
 
 def _selected(db: LibraryDB, proposal_ids: Sequence[int] | None, accepted_only: bool) -> list[ProposalRow]:
-    from landmarks.library.records import proposals
-
     if proposal_ids is None:
         return proposals(db, status="accepted")
     wanted = list(dict.fromkeys(proposal_ids))
@@ -121,6 +129,7 @@ def apply_proposals(
     write: WriteMode = WriteMode.EXIF,
     sidecar_name: SidecarName = SidecarName.APPEND,
     overwrite_gps: bool = False,
+    tags: bool | None = None,
     report: Path | None = None,
     chunk_size: int = 64,
     progress: Callable[[int], None] | None = None,
@@ -128,12 +137,14 @@ def apply_proposals(
     """Write the accepted proposals (or `proposal_ids`) into their photos; one `ApplyItem` each.
 
     `proposal_ids=None`: every accepted proposal. With ids and `accepted_only=False`, proposals still
-    `proposed` are accepted first; otherwise a proposal that is not `accepted` is skipped. `db` must
+    `proposed` are accepted first; otherwise a proposal that is not `accepted` is skipped. `tags`
+    (default: on for XMP sidecars) also adds keywords and place names (`places`). `db` must
     be open writable (it holds the library lock). A write that succeeds moves its proposal to
     `applied`; undo moves it to `undone`.
     """
     if not db.writable:
         raise LibraryError(f"the library index {db.path} was opened read-only: it cannot record writes")
+    with_tags = write is WriteMode.XMP if tags is None else tags
     advance = progress or (lambda n: None)
     recovered = recover_writes(db)  # first: a write a killed run made must not be made again
     chosen = _selected(db, proposal_ids, accepted_only)
@@ -154,6 +165,8 @@ def apply_proposals(
         pending.append(_Pending(item, proposal, photo, result))
     skipped = len(items) - len(pending)
     advance(skipped)
+    if not pending:  # nothing to write: no exiftool, no report
+        return ApplyResult(items, None, Counter(str(i.action) for i in items), recovered)
 
     folders = {p.result.file.parent for p in pending}
     journal = ReportJournal(report) if report is not None and pending else None
@@ -163,7 +176,7 @@ def apply_proposals(
             removed = remove_temporaries(locked)
             for start in range(0, len(pending), chunk_size):
                 chunk = pending[start : start + chunk_size]
-                _apply_chunk(db, chunk, session, write, sidecar_name, overwrite_gps, journal)
+                _apply_chunk(db, chunk, session, (write, sidecar_name, with_tags, overwrite_gps), journal)
                 advance(len(chunk))
     finally:
         if journal is not None:
@@ -223,23 +236,30 @@ def _location(proposal: ProposalRow) -> Location:
     )  # fmt: skip
 
 
-def _job(p: _Pending, info: FileMetadata, sidecar: FileMetadata | None, write: WriteMode) -> WriteJob:
-    location, result = _location(p.proposal), p.result
+def _job(p: _Pending, info: FileMetadata, sidecar: FileMetadata | None, write: WriteMode, with_tags: bool) -> WriteJob:
+    location, result, proposal = _location(p.proposal), p.result, p.proposal
     assert result.target is not None
     if write is WriteMode.XMP:
         result.created = sidecar is None
         current = sidecar.location_tags if sidecar is not None else {}
+        places = sidecar.place_tags if sidecar is not None else {}
         tags, clear = location.sidecar_tags(), SIDECAR_CLEARED
         stamp = None if sidecar is None else sidecar.stamp
     else:
-        current, tags, clear, stamp = info.location_tags, location.exif_tags(), EXIF_CLEARED, info.stamp
-    result.previous = {k: v for k, v in current.items() if k.startswith(clear_prefixes(clear))}
-    return WriteJob(result.target, _keep_their_locations(tags, current), clear, result.created, stamp)
-
-
-def clear_prefixes(clear: Sequence[str]) -> tuple[str, ...]:
-    """`GPS:all` / `XMP-exif:GPS*` selectors as the `group:name` prefixes they cover."""
-    return tuple(sel.removesuffix("all").removesuffix("*") for sel in clear)
+        current, places, tags, clear, stamp = (
+            info.location_tags,
+            info.place_tags,
+            location.exif_tags(),
+            EXIF_CLEARED,
+            info.stamp,
+        )
+    result.previous = dict(current)
+    tags = _keep_their_locations(tags, current)
+    if with_tags and proposal.kind == "landmark" and proposal.landmark:
+        iptc = write is WriteMode.EXIF and info.file_type in IPTC_TYPES
+        extra, result.added = add_places(places, proposal.landmark, proposal.city, proposal.country, iptc=iptc)
+        tags.update(extra)
+    return WriteJob(result.target, tags, clear, result.created, stamp)
 
 
 def _keep_their_locations(tags: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
@@ -255,11 +275,10 @@ def _apply_chunk(
     db: LibraryDB,
     chunk: list[_Pending],
     session: ExifToolSession,
-    write: WriteMode,
-    sidecar_name: SidecarName,
-    overwrite: bool,
+    how: tuple[WriteMode, SidecarName, bool, bool],
     journal: ReportJournal | None,
 ) -> None:
+    write, sidecar_name, with_tags, overwrite = how
     live = [p for p in chunk if _check_file(p)]
     for p in live:
         p.result.target = sidecar_path(p.result.file, sidecar_name) if write is WriteMode.XMP else p.result.file
@@ -272,13 +291,14 @@ def _apply_chunk(
     todo: list[tuple[_Pending, WriteJob]] = []
     for p, info, sidecar in zip(live, infos, sidecars, strict=True):
         if _settle(p, info, sidecar, write, overwrite):
-            todo.append((p, _job(p, info, sidecar, write)))
+            todo.append((p, _job(p, info, sidecar, write, with_tags)))
     if not todo:
         return
     with db.transaction() as conn:  # journaled before any file is touched
         for p, job in todo:
+            recorded = {**job.tags, ADDED_KEY: p.result.added} if p.result.added else job.tags
             p.item.write_id = journal_write(
-                conn, p.photo, target=_rel(db, job.target), tags=job.tags, previous=p.result.previous,
+                conn, p.photo, target=_rel(db, job.target), tags=recorded, previous=p.result.previous,
                 created_target=job.create, proposal_id=p.proposal.id,
             )  # fmt: skip
             p.result.action = Action.WRITING

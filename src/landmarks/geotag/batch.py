@@ -32,6 +32,7 @@ from landmarks.geotag.metadata import (
     remove_temporaries,
     sidecar_path,
 )
+from landmarks.geotag.places import IPTC_TYPES, add_places
 from landmarks.geotag.report import (
     FAILURES,
     Action,
@@ -66,6 +67,8 @@ class GeotagOptions:
     """Scores below this are not written; None: the predictor's (checkpoint's) threshold."""
     dry_run: bool = False
     overwrite_gps: bool = False
+    tags: bool | None = None
+    """Also add keywords and place names (`places`); None: on for XMP sidecars, off for EXIF."""
     batch_size: int = 16
     """Images per forward pass of the predictor."""
     chunk_size: int = 64
@@ -320,15 +323,22 @@ def _decide(
         return None
     assert result.target is not None
     result.action = Action.WRITING
-    if options.write is WriteMode.XMP:
+    sidecar_mode = options.write is WriteMode.XMP
+    with_tags = sidecar_mode if options.tags is None else options.tags
+    if sidecar_mode:
         result.created = sidecar is None
         result.previous = sidecar.location_tags if sidecar is not None else {}
+        places = sidecar.place_tags if sidecar is not None else {}
         expected = None if sidecar is None else sidecar.stamp
         tags = _keep_their_locations(location.sidecar_tags(), result.previous)
-        return WriteJob(result.target, tags, SIDECAR_CLEARED, result.created, expected)
-    result.previous = info.location_tags
-    tags = _keep_their_locations(location.exif_tags(), result.previous)
-    return WriteJob(result.target, tags, EXIF_CLEARED, False, info.stamp)
+    else:
+        result.previous, places, expected = info.location_tags, info.place_tags, info.stamp
+        tags = _keep_their_locations(location.exif_tags(), result.previous)
+    if with_tags:
+        iptc = not sidecar_mode and info.file_type in IPTC_TYPES
+        extra, result.added = add_places(places, best.name, best.city, best.country, iptc=iptc)
+        tags.update(extra)
+    return WriteJob(result.target, tags, SIDECAR_CLEARED if sidecar_mode else EXIF_CLEARED, result.created, expected)
 
 
 def _keep_their_locations(tags: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:

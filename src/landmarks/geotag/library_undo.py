@@ -17,10 +17,11 @@ from pathlib import Path
 
 from landmarks.data.decode import file_digest
 from landmarks.errors import LibraryError
+from landmarks.geotag.apply import ADDED_KEY
 from landmarks.geotag.metadata import gps_from_tags
 from landmarks.geotag.recover import recover_writes
 from landmarks.geotag.report import Action, PhotoResult
-from landmarks.geotag.undo import UNDONE, UndoResult, UndoSummary, refusal, undo_rows
+from landmarks.geotag.undo import UNDONE, UndoAction, UndoResult, UndoSummary, refusal, undo_rows
 from landmarks.library.db import LibraryDB
 from landmarks.library.records import WriteRow, journal_write, note_location, settle_write, writes
 from landmarks.library.schema import PROPOSAL_KINDS
@@ -53,6 +54,7 @@ def _row(db: LibraryDB, write: WriteRow) -> PhotoResult:
         file=db.abspath(photo), action=Action.WRITTEN, latitude=gps[0] if gps else None,
         longitude=gps[1] if gps else None, write="exif" if write.target == photo.path else "xmp",
         target=db.abspath(write.target), created=bool(write.created_target), previous=write.previous,
+        added=write.tags.get(ADDED_KEY) or {},
     )  # fmt: skip
 
 
@@ -69,8 +71,6 @@ def undo_library(db: LibraryDB, *, kind: str | None = None, proposal_ids: Sequen
     for write in chosen:
         row = _row(db, write)
         if (reason := refusal(row)) is not None:  # a journal is data too: never restore foreign tags
-            from landmarks.geotag.undo import UndoAction
-
             results.append(UndoResult(row.file, row.target or row.file, UndoAction.REFUSED, reason))
         else:
             rows.append((write, row))

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from landmarks.errors import BadImageError, LandmarksError
+from landmarks.geotag.places import IPTC_CHARSET, PLACE_TAGS
 
 #: exiftool FileType values we write EXIF GPS into (exiftool can write all of them).
 WRITABLE_TYPES = frozenset({"JPEG", "PNG", "WEBP", "HEIC", "HEIF", "AVIF", "TIFF"})
@@ -155,6 +156,8 @@ class FileMetadata:
     """The place the file already records, wherever a standard puts it (`gps_from_tags`)."""
     location_tags: dict[str, Any] = field(default_factory=dict)
     """Every tag a geotag write replaces (`EXIF_CLEARED`), as exiftool JSON: what undo restores."""
+    place_tags: dict[str, Any] = field(default_factory=dict)
+    """Keywords and place names (`places.PLACE_TAGS`) and the IPTC character set: what --tags adds to."""
     size: int | None = None
     mtime_ns: int | None = None
 
@@ -381,6 +384,7 @@ class ExifToolSession:
                 "-FileType", "-MIMEType", "-Error",
                 "-Composite:GPSLatitude", "-Composite:GPSLongitude",
                 *(f"-{sel}" for sel in EXIF_CLEARED), f"-{LOCATION_STRUCTS[1]}",
+                *(f"-{tag}" for tag in (*PLACE_TAGS, IPTC_CHARSET)),
                 *(os.fsencode(os.path.abspath(p)) for _, p, _ in to_read),
             )  # fmt: skip
             entries = json.loads(out) if out.strip() else []
@@ -404,6 +408,7 @@ class ExifToolSession:
                     mime_type=entry.get("File:MIMEType"),
                     gps=gps_from_tags(entry),
                     location_tags={k: v for k, v in entry.items() if _is_location_tag(k)},
+                    place_tags={k: v for k, v in entry.items() if k in (*PLACE_TAGS, IPTC_CHARSET)},
                     size=st.st_size,
                     mtime_ns=st.st_mtime_ns,
                 )

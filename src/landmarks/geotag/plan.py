@@ -132,14 +132,31 @@ JOIN predictions r ON r.photo_id = p.id AND r.model_id = :model AND r.gallery_id
 WHERE p.status = 'present' AND r.decision != 'error' AND r.landmark IS NOT NULL
   AND r.score >= COALESCE(:min_confidence, r.threshold)
   AND (p.gps_lat IS NULL OR :overwrite)
-  AND NOT EXISTS (
-    SELECT 1 FROM proposals o WHERE o.photo_id = p.id AND (
-      o.status = 'applied'
-      OR (o.status IN ('proposed', 'accepted') AND (o.kind = 'estimate' OR (o.digest = p.digest
-          AND o.landmark IS r.landmark)))
-      OR (o.status IN ('rejected', 'undone') AND o.landmark IS r.landmark)))
 ORDER BY p.path
 """
+
+
+def _decided(db: LibraryDB) -> dict[int, list[tuple[str, str, str, str | None]]]:
+    """(status, kind, digest, landmark) of every proposal, by photo: read once, not once per candidate."""
+    out: dict[int, list[tuple[str, str, str, str | None]]] = {}
+    for r in db.query("SELECT photo_id, status, kind, digest, landmark FROM proposals"):
+        out.setdefault(r[0], []).append((r[1], r[2], r[3], r[4]))
+    return out
+
+
+def _blocked(existing: list[tuple[str, str, str, str | None]], digest: str, landmark: str) -> bool:
+    """Whether a proposal already decides this photo: applied, open (an estimate, or this landmark for
+    this content), or rejected / undone for this landmark (the user's no is not asked again)."""
+    for status, kind, old_digest, old_landmark in existing:
+        if status == "applied":
+            return True
+        if status in ("proposed", "accepted") and (
+            kind == "estimate" or (old_digest, old_landmark) == (digest, landmark)
+        ):
+            return True
+        if status in ("rejected", "undone") and old_landmark == landmark:
+            return True
+    return False
 
 
 def _propose(
@@ -148,8 +165,11 @@ def _propose(
     params = {"model": model_id, "gallery": gallery_id, "min_confidence": options.min_confidence,
               "overwrite": int(options.overwrite_gps)}  # fmt: skip
     items: list[NewProposal] = []
+    decided = _decided(db)
     for r in db.query(_CANDIDATES, params):
         if not options.recursive and "/" in r["path"]:
+            continue
+        if _blocked(decided.get(r["photo_id"], []), r["digest"], r["landmark"]):
             continue
         best = (json.loads(r["top_k"]) or [{}])[0]
         lat, lon = best.get("latitude"), best.get("longitude")

@@ -58,9 +58,10 @@ COLUMNS = (
     "target",
     "created",
     "previous",
+    "added",
     "detail",
 )
-OPTIONAL_COLUMNS = frozenset({"decision"})
+OPTIONAL_COLUMNS = frozenset({"decision", "added"})
 """Columns a report written by an older version lacks; reading it still works."""
 REQUIRED_COLUMNS = tuple(c for c in COLUMNS if c not in OPTIONAL_COLUMNS)
 
@@ -96,6 +97,8 @@ class PhotoResult:
     """The target did not exist before (a new sidecar): undo removes it."""
     previous: dict[str, Any] = field(default_factory=dict)
     """The replaced tags' values before the write (exiftool JSON): undo puts them back."""
+    added: dict[str, Any] = field(default_factory=dict)
+    """Keywords and place names the write added (`places`): undo takes exactly these out again."""
     detail: str = ""
 
     def to_row(self) -> dict[str, str]:
@@ -114,6 +117,7 @@ class PhotoResult:
             "target": "" if self.target is None else str(self.target),
             "created": "true" if self.created else "false",
             "previous": json.dumps(self.previous, ensure_ascii=False, sort_keys=True) if self.previous else "",
+            "added": json.dumps(self.added, ensure_ascii=False, sort_keys=True) if self.added else "",
             "detail": self.detail,
         }
 
@@ -141,6 +145,7 @@ class PhotoResult:
                 target=Path(row["target"]) if row["target"] else None,
                 created=row["created"].strip().lower() == "true",  # spreadsheets write TRUE
                 previous=json.loads(row["previous"]) if row["previous"] else {},
+                added=json.loads(row["added"]) if row.get("added") else {},
                 detail=row["detail"],
             )
         except (ValueError, KeyError, TypeError) as exc:

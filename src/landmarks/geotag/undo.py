@@ -35,6 +35,7 @@ from landmarks.geotag.metadata import (
     remove_temporaries,
     sidecar_path,
 )
+from landmarks.geotag.places import LIST_TAGS, PLACE_TAGS, check_added, remove_places
 from landmarks.geotag.report import Action, PhotoResult, read_report_lines
 
 _TOLERANCE_DEG = 1e-6  # far below what GPS rationals / XMP minutes lose, far above a different place
@@ -98,7 +99,8 @@ def _ours(row: PhotoResult, gps: tuple[float, float] | None) -> bool:
 
 
 def _only_our_tags(names: set[str]) -> bool:
-    return all(n == "XMP-x:XMPToolkit" or n.startswith(("XMP-exif:GPS", "XMP-iptcExt:LocationShown")) for n in names)
+    ours = ("XMP-exif:GPS", "XMP-iptcExt:LocationShown", *(t for t in PLACE_TAGS if t.startswith("XMP-")))
+    return all(n == "XMP-x:XMPToolkit" or n.startswith(ours) for n in names)
 
 
 def refusal(row: PhotoResult) -> str | None:
@@ -115,6 +117,8 @@ def refusal(row: PhotoResult) -> str | None:
     foreign = sorted(k for k in row.previous if not str(k).startswith(_RESTORABLE[row.write]))
     if foreign:
         return f"it would write {', '.join(foreign)}, which geotag never changes"
+    if (why := check_added(row.added)) is not None:
+        return why
     if row.created and row.previous:
         return "it records previous values for a sidecar it says was created"
     return None
@@ -138,7 +142,9 @@ def _settle(row: PhotoResult, info: FileMetadata, session: ExifToolSession) -> t
         return UndoAction.CHANGED, "its location is not the one the run wrote", False
     if (reason := read_only_reason(row.target, exists=True)) is not None:
         return UndoAction.READ_ONLY, reason, False
-    if row.created and _only_our_tags(session.xmp_tag_names(row.target)):
+    left_of_theirs, _ = remove_places(info.place_tags, row.added)
+    keywords_of_theirs = any(left_of_theirs.get(k) for k in LIST_TAGS)
+    if row.created and not keywords_of_theirs and _only_our_tags(session.xmp_tag_names(row.target)):
         try:
             os.remove(row.target)
         except OSError as exc:
@@ -194,7 +200,10 @@ def undo_rows(rows: list[PhotoResult], before_write: BeforeWrite | None = None) 
                 results.append(result)
                 if write:
                     clear = SIDECAR_CLEARED if row.write == "xmp" else EXIF_CLEARED
-                    jobs.append((row, result, WriteJob(row.target, row.previous, clear, False, info.stamp)))
+                    tags, clear_places = remove_places(info.place_tags, row.added)
+                    restore = {k: v for k, v in row.previous.items() if k not in PLACE_TAGS}
+                    job = WriteJob(row.target, {**restore, **tags}, clear + clear_places, False, info.stamp)
+                    jobs.append((row, result, job))
             if before_write is not None and jobs:
                 before_write(jobs)
             errors = session.write([job for _, _, job in jobs])

@@ -20,8 +20,9 @@ SELECT p.id, p.path, p.gps_lat, p.gps_lon, p.gps_source, p.gps_error_m, p.dateti
        a.landmark AS landmark, a.city AS city, a.country AS country, a.confidence AS confidence,
        anchor.path AS anchor
 FROM photos p
-LEFT JOIN proposals a ON a.id = (
-    SELECT id FROM proposals WHERE photo_id = p.id AND status = 'applied' ORDER BY id DESC LIMIT 1)
+LEFT JOIN (SELECT photo_id, MAX(id) AS id FROM proposals WHERE status = 'applied' GROUP BY photo_id) last
+    ON last.photo_id = p.id
+LEFT JOIN proposals a ON a.id = last.id
 LEFT JOIN photos anchor ON anchor.id = a.anchor_photo_id
 WHERE p.status = 'present'
 ORDER BY p.path
