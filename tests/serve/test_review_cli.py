@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from review_helpers import EXIFTOOL, Planned
+from review_helpers import EXIFTOOL, LOCAL, Planned, apply, exiftool_json, post
 from serve_helpers import FakePredictor
 from typer.testing import CliRunner
 
@@ -70,3 +70,17 @@ def test_without_library_there_is_no_review_view(started: dict[str, Any]) -> Non
     with TestClient(started["app"], base_url="http://127.0.0.1:8000") as client:
         assert client.get("/review").status_code == 404
         assert client.get("/api/v1/library/proposals").status_code == 404
+
+
+def test_write_xmp_goes_to_sidecars_with_tags(started: dict[str, Any], planned: Planned) -> None:
+    photo = planned.root / "paris.jpg"
+    before = photo.read_bytes()
+    result = serve("--library", str(planned.root), "--db", str(planned.db), "--write", "xmp")
+    assert result.exit_code == 0, result.output
+    with TestClient(started["app"], base_url=LOCAL) as client:
+        post(client, "proposals/decide", {"ids": [planned.proposals["paris"]], "status": "accepted"})
+        assert apply(client, {})["succeeded"] == [planned.proposals["paris"]]
+    assert photo.read_bytes() == before  # the photo untouched
+    sidecar = exiftool_json(planned.root / "paris.jpg.xmp")
+    assert sidecar["XMP-exif:GPSLatitude"] == pytest.approx(48.8584, abs=1e-6)
+    assert "Eiffel Tower" in sidecar["XMP-dc:Subject"]  # --tags is on for sidecars

@@ -89,10 +89,10 @@ def test_cli_makes_up_a_token_off_loopback(planned: Planned) -> None:
     from landmarks.cli.serve import _review_library
 
     off = ServeSettings(host="0.0.0.0")
-    _review_library(planned.root, planned.db, off)
+    _review_library(planned.root, planned.db, off, geotag_applier())
     assert off.token is not None and len(off.token.get_secret_value()) >= 32
     local = ServeSettings()
-    _review_library(planned.root, planned.db, local)
+    _review_library(planned.root, planned.db, local, geotag_applier())
     assert local.token is None
 
 

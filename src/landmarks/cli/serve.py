@@ -12,6 +12,7 @@ from landmarks.geotag.metadata import SidecarName, WriteMode
 
 if TYPE_CHECKING:
     from landmarks.serve.review import ReviewLibrary
+    from landmarks.serve.review_apply import Writer
     from landmarks.serve.settings import ServeSettings
 
 
@@ -48,6 +49,14 @@ def serve(
     sidecar_name: Annotated[
         SidecarName, typer.Option(help="Sidecar naming for --write xmp (darktable/digiKam or Lightroom).")
     ] = SidecarName.APPEND,
+    tags: Annotated[
+        bool | None,
+        typer.Option(
+            "--tags/--no-tags",
+            help="The review view also writes keywords and place names (default: on for --write xmp).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the recognition API (/api/v1/predict, /docs) and the web page at http://HOST:PORT/.
 
@@ -59,6 +68,7 @@ def serve(
 
     from landmarks.inference.predictor import Predictor
     from landmarks.serve.app import create_app
+    from landmarks.serve.review_apply import geotag_applier
     from landmarks.serve.settings import ServeSettings
 
     overrides = {"host": host, "port": port, "max_concurrency": max_concurrency}
@@ -67,7 +77,7 @@ def serve(
     except ValidationError as exc:
         raise LandmarksError(f"bad serve setting: {exc}") from None
 
-    review = _review_library(library, db, settings, write, sidecar_name) if library is not None else None
+    review = _review_library(library, db, settings, geotag_applier(write, sidecar_name, tags)) if library else None
     # Load before uvicorn starts, so a missing or broken checkpoint is a one-line error, not a traceback.
     predictor = Predictor.load(checkpoint)
     base = f"http://{_url_host(settings.host)}:{settings.port}"
@@ -85,26 +95,20 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _review_library(
-    folder: Path,
-    db: Path | None,
-    settings: ServeSettings,
-    write: WriteMode = WriteMode.EXIF,
-    sidecar_name: SidecarName = SidecarName.APPEND,
-) -> ReviewLibrary:
+def _review_library(folder: Path, db: Path | None, settings: ServeSettings, applier: Writer) -> ReviewLibrary:
     """The library to review, checked now (an index must exist); a made-up token when off loopback."""
     from pydantic import SecretStr
 
     from landmarks.library.db import open_library
     from landmarks.serve.guard import is_loopback, new_token
     from landmarks.serve.review import ReviewLibrary
-    from landmarks.serve.review_apply import geotag_applier, geotag_undoer
+    from landmarks.serve.review_apply import geotag_undoer
 
     with open_library(folder, db, readonly=True) as index:
         root, db_path = index.root, index.path
     if settings.token is None and not is_loopback(settings.host):
         settings.token = SecretStr(new_token())
-    return ReviewLibrary(root=root, db=db_path, applier=geotag_applier(write, sidecar_name), undoer=geotag_undoer)
+    return ReviewLibrary(root=root, db=db_path, applier=applier, undoer=geotag_undoer)
 
 
 def register(app: typer.Typer) -> None:

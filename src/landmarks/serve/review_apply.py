@@ -48,12 +48,15 @@ class Step:
     writer: Writer | None
 
 
-def geotag_applier(write: WriteMode = WriteMode.EXIF, sidecar_name: SidecarName = SidecarName.APPEND) -> Writer:
-    """`apply_proposals` on accepted proposals only; photos that have GPS now are left alone."""
+def geotag_applier(
+    write: WriteMode = WriteMode.EXIF, sidecar_name: SidecarName = SidecarName.APPEND, tags: bool | None = None
+) -> Writer:
+    """`apply_proposals` on accepted proposals only; photos that have GPS now are left alone; `tags`
+    (keywords and place names) as `geotag apply --tags` (default: on for sidecars)."""
 
     def apply(db: LibraryDB, ids: Sequence[int], progress: Progress) -> dict[str, Any]:
         result = apply_proposals(db, proposal_ids=list(ids), accepted_only=True, write=write,
-                                 sidecar_name=sidecar_name, progress=progress)  # fmt: skip
+                                 sidecar_name=sidecar_name, tags=tags, progress=progress)  # fmt: skip
         reasons = {
             str(item.proposal_id): f"{item.path}: {item.action}" + (f" ({item.detail})" if item.detail else "")
             for item in result.items
