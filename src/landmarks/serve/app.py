@@ -7,7 +7,6 @@ start-up (lifespan), off the event loop. Tests pass a small fake with the same m
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -23,7 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from landmarks import __version__
-from landmarks.data.images import check_pixels, load_rgb
+from landmarks.data.images import check_pixels
 from landmarks.errors import BadImageError, DecompressionBombError, LandmarksError, UnsupportedFormatError
 from landmarks.inference.types import Prediction
 from landmarks.serve.guard import ReviewGuard, is_loopback
@@ -39,6 +38,7 @@ from landmarks.serve.schemas import (
     PredictResponse,
 )
 from landmarks.serve.settings import ServeSettings
+from landmarks.serve.thumbs import thumbnail_jpeg
 from landmarks.serve.upload import FILE_FIELD, Upload, check_headers, drain, read_upload
 
 if TYPE_CHECKING:
@@ -63,15 +63,6 @@ BYTES_NAME = "<uploaded bytes>"
 
 THUMBNAIL_SIDE = 160
 """Long side of the neighbour thumbnails, in pixels."""
-
-
-def thumbnail_jpeg(path: Path, side: int) -> bytes:
-    """A JPEG made from the photo's decoded pixels (never the file's own bytes or metadata)."""
-    image = load_rgb(path, min_side=side)
-    image.thumbnail((side, side))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=82)
-    return buffer.getvalue()
 
 
 # Most specific first: UnsupportedFormatError and DecompressionBombError are BadImageErrors.

@@ -12,7 +12,6 @@ library lock for a change, released at once, so `landmarks geotag` runs alongsid
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from landmarks.data.images import check_pixels, load_rgb
+from landmarks.data.images import check_pixels
 from landmarks.errors import BadImageError, LandmarksError, LibraryError
 from landmarks.library.db import LibraryDB, open_library
 from landmarks.library.records import set_proposal_status
@@ -43,6 +42,7 @@ from landmarks.serve.review_data import (
 )
 from landmarks.serve.schemas import ApiError
 from landmarks.serve.settings import ServeSettings
+from landmarks.serve.thumbs import thumbnail_jpeg
 from landmarks.serve.upload import body_chunks
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -141,11 +141,7 @@ def thumbnail(root: Path, path: str, side: int, settings: ServeSettings) -> byte
     """A JPEG of the photo's decoded pixels (no byte or tag of the file itself), read inside the root."""
     data = read_confined(root, path, settings.review_max_photo_bytes)
     check_pixels(data, settings.review_max_photo_pixels, "review limit")
-    image = load_rgb(data, min_side=side)
-    image.thumbnail((side, side))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=82)
-    return buffer.getvalue()
+    return thumbnail_jpeg(data, side)
 
 
 def review_router(
