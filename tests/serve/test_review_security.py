@@ -55,6 +55,8 @@ def test_off_loopback_without_a_token_is_refused_at_start(planned: Planned, call
     with pytest.raises(LandmarksError, match="needs a token"):
         make_client(planned, calls, host="0.0.0.0")
     make_client(planned, calls, host="::1")  # loopback in IPv6 is fine
+    with pytest.raises(LandmarksError, match="at least 16 characters"):
+        make_client(planned, calls, host="0.0.0.0", token=SecretStr("short"))
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1"])

@@ -23,8 +23,10 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
+from landmarks.errors import LandmarksError
 from landmarks.serve.schemas import ApiError
 
+MIN_TOKEN = 16
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 JSON_TYPE = "application/json"
 
@@ -54,8 +56,8 @@ class ReviewGuard:
     """A FastAPI dependency: `Depends(guard)` on reads, `Depends(guard.write)` on writes."""
 
     def __init__(self, token: str | None) -> None:
-        if token is not None and len(token) < 16:
-            raise ValueError("a review token must have at least 16 characters")
+        if token is not None and len(token) < MIN_TOKEN:
+            raise LandmarksError(f"LANDMARKS_SERVE_TOKEN must have at least {MIN_TOKEN} characters (a short one is guessed)")
         self.token = token
 
     @property
