@@ -57,7 +57,8 @@ class ReviewGuard:
 
     def __init__(self, token: str | None) -> None:
         if token is not None and len(token) < MIN_TOKEN:
-            raise LandmarksError(f"LANDMARKS_SERVE_TOKEN must have at least {MIN_TOKEN} characters (a short one is guessed)")
+            message = f"LANDMARKS_SERVE_TOKEN must have at least {MIN_TOKEN} characters (a short one is guessed)"
+            raise LandmarksError(message)
         self.token = token
 
     @property
