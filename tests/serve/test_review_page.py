@@ -9,11 +9,13 @@ To write the README's picture: LANDMARKS_REVIEW_SCREENSHOT=docs/review.png pytes
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 from geotag_helpers import make_photo
 from PIL import Image
@@ -23,7 +25,7 @@ from serve_helpers import FakePredictor, live_server, photo_bytes
 
 from landmarks.catalog import Landmark
 from landmarks.geotag.library_undo import undo_library
-from landmarks.library.db import open_library
+from landmarks.library.db import LibraryDB, open_library
 from landmarks.library.records import add_proposal
 from landmarks.library.scan import scan_library
 from landmarks.serve.app import create_app
@@ -206,6 +208,7 @@ def test_accept_all_above_a_confidence(browser: Browser, planned: Planned, tmp_p
             page.locator("#accept-above").click()
         assert sorted(answer.value.json()["changed"]) == sorted([ids["paris"], ids["rome"]])
         page.wait_for_function("() => document.querySelectorAll('.proposal[data-status=accepted]').length === 2")
+        page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('Accepted 2 ')")
         assert card(page, ids["cafe"]).get_attribute("data-status") == "proposed"  # an estimate: no confidence
         assert card(page, ids["paris"]).locator(".accept").get_attribute("aria-pressed") == "true"
 
@@ -249,3 +252,23 @@ def test_a_large_plan_loads_in_pages_and_thumbnails_near_the_screen(browser: Bro
         assert page.locator("#proposal-dots .dot").count() == 230
         page.locator("#proposals .proposal").last.scroll_into_view_if_needed()
         all_loaded(page, "#proposals .proposal:last-child img.thumb")
+
+
+def test_a_page_opened_during_a_write_follows_it(browser: Browser, planned: Planned, tmp_path: Path) -> None:
+    gate, real = threading.Event(), geotag_applier()
+
+    def held(db: LibraryDB, ids: Sequence[int], progress: Callable[[int], None]) -> dict[str, Any]:
+        assert gate.wait(20)
+        return real(db, ids, progress)
+
+    ids = planned.proposals
+    with review_site(planned, tmp_path, held) as url:
+        with httpx.Client(base_url=url) as client:
+            client.post("/api/v1/library/proposals/decide", json={"ids": [ids["paris"]], "status": "accepted"})
+            assert client.post("/api/v1/library/apply", json={}).status_code == 202
+        with opened(browser, url + "/review") as page:
+            page.wait_for_function("() => document.querySelector('#status').textContent.includes('0 of 1')")
+            gate.set()
+            page.locator("#apply-result").wait_for(state="visible")
+            assert "Wrote 1 photo." in page.locator("#apply-result").inner_text()
+    assert located(planned.root / "paris.jpg") == pytest.approx((48.8584, 2.2945), abs=1e-6)

@@ -368,11 +368,11 @@ async function loadLocated() {
 }
 
 async function run(label, work) {
+  // `work` may answer a line to leave in the status bar.
   el.error.hidden = true;
   setStatus(label, true);
   try {
-    await work();
-    setStatus("");
+    setStatus((await work()) || "");
   } catch (err) {
     setStatus("");
     showError(err);
@@ -383,7 +383,6 @@ function decide(ids, status) {
   return run("Saving…", async () => {
     await api("/api/v1/library/proposals/decide", { ids, status });
     await loadProposals(state.proposals.length);
-    document.body.dataset.decided = String(Number(document.body.dataset.decided || 0) + 1);
   });
 }
 
@@ -397,7 +396,7 @@ el.acceptAbove.addEventListener("click", () => {
   run("Accepting…", async () => {
     const data = await (await api("/api/v1/library/proposals/accept-above", { min_confidence: min / 100, kind })).json();
     await loadProposals(state.proposals.length);
-    setStatus(`Accepted ${data.changed.length} at or above ${min}%.`);
+    return `Accepted ${data.changed.length} at or above ${min}%.`;
   });
 });
 
@@ -430,13 +429,17 @@ function showJob(job) {
   el.undoLast.hidden = !(state.canUndo && state.lastWritten.length);
 }
 
+async function followJob(job) {
+  el.apply.disabled = true;
+  showJob(await waitForJob(job));
+  await Promise.all([loadProposals(state.proposals.length), loadLocated()]);
+}
+
 function startJob(action, ids) {
   return run(`${VERB[action][0]}…`, async () => {
     el.apply.disabled = true;
     el.applyResult.hidden = true;
-    const started = await (await api(`/api/v1/library/${action}`, ids ? { ids } : {})).json();
-    showJob(await waitForJob(started));
-    await Promise.all([loadProposals(state.proposals.length), loadLocated()]);
+    await followJob(await (await api(`/api/v1/library/${action}`, ids ? { ids } : {})).json());
   });
 }
 
@@ -457,14 +460,18 @@ el.tokenForm.addEventListener("submit", (event) => {
 });
 
 async function start() {
+  let job = null;
   await run("Loading…", async () => {
     const info = await (await api("/api/v1/library")).json();
     state.canApply = info.can_apply;
     state.canUndo = info.can_undo;
     el.root.textContent = `Library: ${info.root}`;
     await Promise.all([loadProposals(), loadLocated()]);
+    job = await (await api("/api/v1/library/job")).json();
   });
   document.body.dataset.ready = "true";
+  // A write still running (the page was reloaded, or it was started in another tab): follow it.
+  if (job && job.running) run("…", () => followJob(job));
 }
 
 state.token = takeToken();
