@@ -155,6 +155,23 @@ def test_review_accept_two_reject_one_write_and_read_back(browser: Browser, plan
         assert page.locator("#proposal-dots .dot.kind-estimate").count() == 1
         assert page.locator("#located-dots .dot").count() == 1
         assert_dot_at(page, "located-map", "#located-dots .dot.by-gps", 40.6892, -74.0445)
+        # Zoomed to its dots (Paris to Petra), the map is larger and the dots still where they belong.
+        rome = f"#proposal-dots .dot[data-id='{ids['rome']}']"
+        world = page.locator("#proposal-map .map-image").bounding_box()
+        dot = page.locator(rome).bounding_box()
+        page.locator("#proposal-map .zoom").click()
+        page.wait_for_timeout(100)
+        zoomed = page.locator("#proposal-map .map-image").bounding_box()
+        assert world and dot and zoomed and zoomed["width"] > 5 * world["width"]
+        assert_dot_at(page, "proposal-map", rome, 41.8902, 12.4922)
+        assert page.locator(rome).bounding_box()["width"] == pytest.approx(dot["width"], abs=0.5)
+        for i in ids.values():  # every planned place stays in view
+            box, frame = (
+                page.locator(f"#proposal-dots .dot[data-id='{i}']").bounding_box(),
+                page.locator("#proposal-map").bounding_box(),
+            )
+            assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"]
+        page.locator("#proposal-map .zoom").click()
 
         click_and_wait(page, paris.locator(".accept"), "accepted")
         click_and_wait(page, card(page, ids["rome"]).locator(".accept"), "accepted")

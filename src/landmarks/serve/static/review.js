@@ -148,6 +148,8 @@ function node(tag, className, text) {
 
 function place(n, lat, lon) {
   const { x, y } = project(lat, lon);
+  n.dataset.lat = String(lat);
+  n.dataset.lon = String(lon);
   n.style.left = `${(x * 100).toFixed(4)}%`;
   n.style.top = `${(y * 100).toFixed(4)}%`;
 }
@@ -310,6 +312,39 @@ function renderProposalMap() {
       return dot;
     }),
   );
+  applyZoom($("proposal-map"));
+}
+
+// ---- zoom: fit a map to its dots (the projection is linear, so one scale and shift fit any box) -------
+
+const MAX_ZOOM = 60;
+
+export function fitView(points) {
+  // points: [{x, y}] as fractions of the map; the scale and shift that put their box in the middle.
+  if (!points.length) return { zoom: 1, tx: 0, ty: 0 };
+  const xs = points.map((p) => p.x);
+  const ys = points.map((p) => p.y);
+  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  const zoom = Math.max(1, Math.min(MAX_ZOOM, 0.8 / Math.max(x1 - x0, 1e-9), 0.8 / Math.max(y1 - y0, 1e-9)));
+  return { zoom, tx: 0.5 - ((x0 + x1) / 2) * zoom, ty: 0.5 - ((y0 + y1) / 2) * zoom };
+}
+
+function applyZoom(map) {
+  const layer = map.querySelector(".map-layer");
+  const button = map.querySelector(".zoom");
+  const on = button.getAttribute("aria-pressed") === "true";
+  const points = [...map.querySelectorAll(".dot")].map((d) => project(Number(d.dataset.lat), Number(d.dataset.lon)));
+  const { zoom, tx, ty } = on ? fitView(points) : { zoom: 1, tx: 0, ty: 0 };
+  layer.style.transform = `translate(${(tx * 100).toFixed(4)}%, ${(ty * 100).toFixed(4)}%) scale(${zoom})`;
+  layer.style.setProperty("--zoom", String(zoom));
+  button.textContent = on ? "Whole world" : "Zoom to these";
+}
+
+for (const button of document.querySelectorAll(".zoom")) {
+  button.addEventListener("click", () => {
+    button.setAttribute("aria-pressed", String(button.getAttribute("aria-pressed") !== "true"));
+    applyZoom($(button.dataset.map));
+  });
 }
 
 function renderLocated(data) {
@@ -323,6 +358,7 @@ function renderLocated(data) {
       return dot;
     }),
   );
+  applyZoom($("located-map"));
 }
 
 function openViewer(photo) {
