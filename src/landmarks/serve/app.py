@@ -7,7 +7,6 @@ start-up (lifespan), off the event loop. Tests pass a small fake with the same m
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -23,10 +22,12 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from landmarks import __version__
-from landmarks.data.images import check_pixels, load_rgb
+from landmarks.data.images import check_pixels
 from landmarks.errors import BadImageError, DecompressionBombError, LandmarksError, UnsupportedFormatError
 from landmarks.inference.types import Prediction
+from landmarks.serve.guard import ReviewGuard, is_loopback
 from landmarks.serve.limiter import InferenceLimiter, Overloaded
+from landmarks.serve.review import ReviewLibrary, review_router
 from landmarks.serve.schemas import (
     ApiError,
     CatalogResponse,
@@ -37,6 +38,7 @@ from landmarks.serve.schemas import (
     PredictResponse,
 )
 from landmarks.serve.settings import ServeSettings
+from landmarks.serve.thumbs import thumbnail_jpeg
 from landmarks.serve.upload import FILE_FIELD, Upload, check_headers, drain, read_upload
 
 if TYPE_CHECKING:
@@ -61,15 +63,6 @@ BYTES_NAME = "<uploaded bytes>"
 
 THUMBNAIL_SIDE = 160
 """Long side of the neighbour thumbnails, in pixels."""
-
-
-def thumbnail_jpeg(path: Path, side: int) -> bytes:
-    """A JPEG made from the photo's decoded pixels (never the file's own bytes or metadata)."""
-    image = load_rgb(path, min_side=side)
-    image.thumbnail((side, side))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=82)
-    return buffer.getvalue()
 
 
 # Most specific first: UnsupportedFormatError and DecompressionBombError are BadImageErrors.
@@ -181,9 +174,19 @@ def _offline_docs_dir() -> Path | None:
     return path if (path / "swagger-ui-bundle.js").is_file() else None
 
 
-def create_app(predictor: PredictorLike | PredictorFactory, settings: ServeSettings | None = None) -> FastAPI:
-    """The service around `predictor` (loaded) or `predictor()` (loaded once, at start-up)."""
+def create_app(
+    predictor: PredictorLike | PredictorFactory,
+    settings: ServeSettings | None = None,
+    library: ReviewLibrary | None = None,
+) -> FastAPI:
+    """The service around `predictor` (loaded) or `predictor()` (loaded once, at start-up); with
+    `library`, also its review view (`/review`), which off loopback refuses to exist without a token."""
     settings = settings or ServeSettings()
+    token = settings.token.get_secret_value() if settings.token is not None else None
+    if library is not None and token is None and not is_loopback(settings.host):
+        raise LandmarksError(
+            f"the review view can change photos: serving it on {settings.host} needs a token (LANDMARKS_SERVE_TOKEN)"
+        )
     limiter = InferenceLimiter(settings.max_concurrency, settings.max_queue, settings.max_receiving)
     state = ServiceState(settings, limiter)
     factory: PredictorFactory | None = None
@@ -336,6 +339,9 @@ def create_app(predictor: PredictorLike | PredictorFactory, settings: ServeSetti
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
+
+    if library is not None:
+        app.include_router(review_router(library, settings, ReviewGuard(token), PAGE_HEADERS))
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

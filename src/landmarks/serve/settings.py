@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MB = 1024 * 1024
@@ -48,6 +48,23 @@ class ServeSettings(BaseSettings):
     """Guesses returned when a request does not ask for a number."""
     max_k: int = Field(10, ge=1)
     """Most guesses a request may ask for; more is a 422."""
+
+    token: SecretStr | None = None
+    """The review view's token (`Authorization: Bearer ...`): needed off loopback, optional on it."""
+    review_max_body_bytes: int = Field(256 * 1024, ge=1024)
+    """Largest review request body (a list of proposal ids): else 413."""
+    review_max_ids: int = Field(10_000, ge=1)
+    """Most proposals one review request may name."""
+    review_max_page: int = Field(1000, ge=1)
+    """Most proposals or located photos one list answer holds (the page asks for more as needed)."""
+    review_max_located: int = Field(20_000, ge=1)
+    """Most photos the "located so far" map gets (dots on the page)."""
+    review_max_photo_bytes: int = Field(200 * MB, ge=1)
+    """Largest library file the review view reads to make a thumbnail: else 413."""
+    review_max_photo_pixels: int = Field(90_000_000, ge=1)
+    """Largest photo it decodes for a thumbnail, in pixels, checked from the header: else 422."""
+    review_thumbnail_workers: int = Field(2, ge=1)
+    """Thumbnails decoded at once (each holds one decoded photo in memory)."""
 
     @model_validator(mode="after")
     def _default_k_within_max(self) -> ServeSettings:

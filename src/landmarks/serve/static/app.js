@@ -1,6 +1,8 @@
 // The page at `/`: pick, drop or paste a photo; show the top-k and the place on an offline world map.
 // Plain ES module, no build step: the service serves this file as it is.
 
+import { project } from "./geo.js";
+
 const $ = (id) => document.getElementById(id);
 
 const el = {
@@ -46,10 +48,6 @@ const state = {
   kTimer: null,
 };
 
-// Equirectangular projection, as fractions of the map's width and height (the world.svg layout).
-export function project(lat, lon) {
-  return { x: (lon + 180) / 360, y: (90 - lat) / 180 };
-}
 
 function formatSize(bytes) {
   const mb = bytes / (1024 * 1024);
