@@ -71,7 +71,7 @@ def run_ray(
             fn_constructor_kwargs={"info": info, "batch_size": batch_size},
             batch_size=batch_size,
             batch_format="pyarrow",
-            concurrency=actors,
+            compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=_actor_cpus(actors, actor_cpus),
         )
         if isinstance(sink, ParquetResults):

@@ -86,14 +86,16 @@ def _named(entry: str, relative_to: Path) -> list[SourceFile]:
         return _remote(entry, recursive=False)
     path = Path(entry.removeprefix("file://")).expanduser()
     path = path if path.is_absolute() else relative_to / path
-    if path.is_file():
-        return [_local(path)]
     # Listed but absent: still a row (the error says so), so a file list's every line is answered.
-    return [SourceFile(str(path.absolute()), -1, -1)]
+    return [_local(path)]
 
 
 def _local(path: Path) -> SourceFile:
-    stat = path.stat()
+    """A listed file; one that cannot even be stat'ed (a dangling link) still gets its error row."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return SourceFile(str(path.absolute()), -1, -1)
     return SourceFile(str(path.absolute()), stat.st_size, stat.st_mtime_ns)
 
 
