@@ -13,7 +13,8 @@ from typing import Any, Protocol
 import pyarrow as pa
 from tqdm import tqdm
 
-from landmarks.batch.recognise import Recogniser, decode
+from landmarks.batch.decode import decode
+from landmarks.batch.recognise import Recogniser
 from landmarks.batch.schema import to_table
 from landmarks.batch.sources import SourceFile
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import ray
 
+from landmarks.batch.decode import decode_table
 from landmarks.batch.parquet import ParquetResults
-from landmarks.batch.recognise import ModelInfo, Recogniser, decode_table
+from landmarks.batch.recognise import ModelInfo, Recogniser
 from landmarks.batch.sources import SourceFile
 
 DECODE_BATCH = 8
@@ -65,6 +66,8 @@ def run_ray(
             batch_size=DECODE_BATCH,
             batch_format="pyarrow",
             num_cpus=DECODE_CPUS,
+            # No more decode tasks at once than CPUs: each is a worker process holding decoded photos.
+            compute=ray.data.TaskPoolStrategy(size=max(1, int(ray.cluster_resources().get("CPU", 1)))),
         )
         ds = ds.map_batches(
             recogniser,

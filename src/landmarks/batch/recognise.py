@@ -1,9 +1,7 @@
-"""The two steps every engine runs: decode a photo (read, hash, decode upright RGB), then recognise.
+"""The model step every engine runs: decoded photos (`batch.decode`) in, result rows out.
 
-Both engines run exactly these functions, the local one in threads of one process, Ray's in decode
-tasks and in actors, so the answers match. A decoded photo travels as a row of `DECODED_SCHEMA`
-(its RGB pixels as bytes plus their shape), which is what Ray moves between its tasks and actors.
-A photo that cannot be read or decoded becomes an error row; the run goes on.
+Both engines run this class, the local one in its own process, Ray's in each actor of the pool, so
+the answers match. A photo the model cannot use becomes an error row; the run goes on.
 """
 
 from __future__ import annotations
@@ -18,51 +16,8 @@ import pyarrow as pa
 from PIL import Image
 
 from landmarks.batch.schema import error_row, prediction_row, to_table
-from landmarks.batch.sources import SourceFile, read_bytes
-from landmarks.data.images import load_rgb
 from landmarks.errors import LandmarksError
 from landmarks.inference.predictor import Predictor
-
-DECODED_SCHEMA = pa.schema(
-    [
-        ("path", pa.string()),
-        ("size", pa.int64()),
-        ("mtime_ns", pa.int64()),
-        ("digest", pa.string()),
-        ("error", pa.string()),
-        ("height", pa.int32()),
-        ("width", pa.int32()),
-        ("pixels", pa.large_binary()),
-    ]
-)
-
-
-def decode(photo: SourceFile, min_side: int | None) -> dict[str, Any]:
-    """One `DECODED_SCHEMA` row: the photo's pixels, or why it has none (never raises for a bad photo).
-
-    `min_side` lets JPEGs decode reduced (draft mode) to what the model needs, as `Predictor` does."""
-    row: dict[str, Any] = {"path": photo.path, "size": photo.size, "mtime_ns": photo.mtime_ns, "digest": None,
-                           "error": None, "height": 0, "width": 0, "pixels": b""}  # fmt: skip
-    try:
-        data = read_bytes(photo.path)
-    except OSError as exc:
-        row["error"] = f"{photo.path}: cannot read the file ({exc.strerror or exc})"
-        return row
-    row["digest"] = hashlib.sha256(data).hexdigest()
-    try:
-        image = load_rgb(data, min_side=min_side)
-    except LandmarksError as exc:
-        row["error"] = str(exc).replace("<uploaded bytes>", photo.path, 1)
-        return row
-    pixels = np.asarray(image, dtype=np.uint8)
-    row.update(height=pixels.shape[0], width=pixels.shape[1], pixels=pixels.tobytes())
-    return row
-
-
-def decode_table(table: pa.Table, min_side: int | None) -> pa.Table:
-    """`decode` for a batch of `path, size, mtime_ns` rows (a Ray decode task's work)."""
-    photos = [SourceFile(r["path"], r["size"], r["mtime_ns"]) for r in table.to_pylist()]
-    return pa.Table.from_pylist([decode(p, min_side) for p in photos], schema=DECODED_SCHEMA)
 
 
 def model_id_of(predictor: Predictor) -> str:
