@@ -57,8 +57,8 @@ def main() -> None:
         print(f"{args.photos} photos in {photos_dir}; {platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
         stages(photos_dir, args)
-        for engine in args.engines.split(","):
-            timed(engine, photos_dir, work, args)
+        outs = [timed(engine, photos_dir, work, args) for engine in args.engines.split(",")]
+        compare(outs)
     finally:
         import ray
 
@@ -92,7 +92,7 @@ def stages(photos_dir: Path, args: argparse.Namespace) -> None:
     print(f"stage model only (batch {args.batch_size}): {len(decoded) / seconds:.1f} photos/s")
 
 
-def timed(engine: str, photos_dir: Path, work: Path, args: argparse.Namespace) -> None:
+def timed(engine: str, photos_dir: Path, work: Path, args: argparse.Namespace) -> Path:
     from landmarks.batch.run import run_batch
 
     actors = 1
@@ -113,6 +113,29 @@ def timed(engine: str, photos_dir: Path, work: Path, args: argparse.Namespace) -
     assert summary.written == args.photos, summary
     print(f"{engine:>6}: {seconds:6.1f} s  {summary.written / seconds:6.1f} photos/s  "
           f"({summary.errors} errors; model load, listing and Parquet writing included)")  # fmt: skip
+    return work / f"out-{engine}"
+
+
+def compare(outs: list[Path]) -> None:
+    """Same answers on every engine: identical top-k and decisions, the largest probability difference."""
+    from landmarks.batch.parquet import read_results
+
+    first = {r["path"]: r for r in read_results(outs[0]).to_pylist()}
+    for out in outs[1:]:
+        rows = {r["path"]: r for r in read_results(out).to_pylist()}
+        assert rows.keys() == first.keys()
+        same = sum(
+            [g["class_index"] for g in rows[p]["top_k"]] == [g["class_index"] for g in first[p]["top_k"]]
+            and rows[p]["decision"] == first[p]["decision"]
+            for p in rows
+        )
+        diff = max(
+            (abs(a["probability"] - b["probability"]) for p in rows
+             for a, b in zip(rows[p]["top_k"], first[p]["top_k"], strict=False)),
+            default=0.0,
+        )  # fmt: skip
+        print(f"{out.name} vs {outs[0].name}: {same}/{len(rows)} rows with the same top-k and decision, "
+              f"largest probability difference {diff:.2e}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ photos, _ = list_sources([photos_dir])
 info = ModelInfo.of(Predictor.load(checkpoint), 3)
 with ParquetResults(out) as sink:
     todo = sink.pending(photos, info.model_id, info.gallery_id)
-    run_ray(todo, info, sink, actors=1, batch_size=2, address=address, progress=False, recogniser=SlowRecogniser)
+    run_ray(todo, info, sink, actors=1, batch_size=2, address=address, progress=False, recogniser=SlowRecogniser,
+            rows_per_file=1)
 '''
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import ray
 
 from landmarks.batch.decode import decode_table
+from landmarks.batch.local import ROWS_PER_PART
 from landmarks.batch.parquet import ParquetResults
 from landmarks.batch.recognise import ModelInfo, Recogniser
 from landmarks.batch.sources import SourceFile
@@ -46,9 +47,11 @@ def run_ray(
     actor_cpus: float | None = None,
     progress: bool = True,
     recogniser: type[Recogniser] = Recogniser,
+    rows_per_file: int = ROWS_PER_PART,
 ) -> None:
     """Recognise `photos` on Ray; a `ParquetResults` sink is written by Ray's Parquet writer, any other
-    sink (a library index) from the driver as results stream in."""
+    sink (a library index) from the driver as results stream in. `recogniser`: the class each actor
+    holds (tests slow it down); `rows_per_file`: rows Ray gathers into one Parquet part."""
     address = address or os.environ.get("RAY_ADDRESS") or None
     started = not ray.is_initialized()
     if started:
@@ -78,7 +81,7 @@ def run_ray(
             num_cpus=_actor_cpus(actors, actor_cpus),
         )
         if isinstance(sink, ParquetResults):
-            ds.write_parquet(str(sink.staging))
+            ds.write_parquet(str(sink.staging), min_rows_per_file=rows_per_file)
             sink.commit()
         else:
             for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
