@@ -131,3 +131,18 @@ def test_the_local_engine_never_imports_ray(photos: Path, tiny_checkpoint: Path,
     done = subprocess.run([sys.executable, "-c", code, str(photos / "bad"), str(tmp_path / "r"), str(tiny_checkpoint)],
                           env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+def test_which_out_is_a_library_index() -> None:
+    from landmarks.batch.library_sink import library_target
+    from landmarks.batch.run import open_results
+    from landmarks.errors import LandmarksError
+
+    assert library_target("library:~/idx") == Path("~/idx").expanduser()
+    assert library_target("runs/photos.sqlite") == Path("runs/photos.sqlite")
+    assert library_target("runs/index.DB") == Path("runs/index.DB")
+    assert library_target("results/") is None and library_target("s3://bucket/x.db") is None
+    with pytest.raises(LandmarksError, match="object-store"):
+        open_results("s3://bucket/results")
+    with pytest.raises(LandmarksError, match="no library index"):
+        open_results("library:/nonexistent/index.sqlite")
