@@ -51,8 +51,8 @@ def batch(
     unknown decision and score, model and gallery ids, error); a rerun skips photos already answered
     by the same model.
 
-    Exit status: 0 when every photo was answered; 3 when any got an error row or an input named no
-    photos; 1 when nothing could run (no model, results in use by another run); 2 for bad usage.
+    Exit status: 0 when every photo was answered; 3 when any got an error row or an input named
+    no photos; 1 when nothing could run (no model, results in use by another run); 2 for bad usage.
     """
     from landmarks.errors import LandmarksError
 
