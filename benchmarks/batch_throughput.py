@@ -42,6 +42,7 @@ def main() -> None:
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--photos", type=int, default=2000)
     p.add_argument("--stage-photos", type=int, default=400)
+    p.add_argument("--camera-photos", type=int, default=60, help="12 MP JPEGs for the camera-size decode stage")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--engines", default="local,ray1,ray2", help="comma-separated: local, ray1, ray2")
     args = p.parse_args()
@@ -83,6 +84,14 @@ def stages(photos_dir: Path, args: argparse.Namespace) -> None:
         decoded = list(pool.map(lambda ph: decode(ph, info.min_side), photos))
     seconds = time.perf_counter() - t
     print(f"stage decode only (2 threads): {len(photos) / seconds:.1f} photos/s")
+    camera = camera_photos(photos_dir.parent / "camera", photos[: args.camera_photos])
+    t = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda ph: decode(ph, info.min_side), camera))
+    seconds = time.perf_counter() - t
+    size = sum(c.size for c in camera) / len(camera) / 1e6
+    print(f"stage decode only, 12 MP JPEGs ({size:.1f} MB each, draft mode, 2 threads): "
+          f"{len(camera) / seconds:.1f} photos/s")  # fmt: skip
     recogniser = Recogniser(info, args.batch_size, predictor=predictor)
     recogniser.rows(decoded[: args.batch_size])  # warm-up
     t = time.perf_counter()
@@ -90,6 +99,22 @@ def stages(photos_dir: Path, args: argparse.Namespace) -> None:
         recogniser.rows(decoded[i : i + args.batch_size])
     seconds = time.perf_counter() - t
     print(f"stage model only (batch {args.batch_size}): {len(decoded) / seconds:.1f} photos/s")
+
+
+def camera_photos(folder: Path, photos: list) -> list:  # type: ignore[type-arg]
+    """Camera-sized copies (4000x3000, film-grain noise so they compress like real photos)."""
+    import numpy as np
+    from PIL import Image
+
+    from landmarks.batch.sources import list_sources
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i, photo in enumerate(photos):
+        big = np.asarray(Image.open(photo.path).convert("RGB").resize((4000, 3000), Image.BICUBIC), dtype=np.int16)
+        grain = rng.integers(-6, 7, size=big.shape, dtype=np.int16)
+        Image.fromarray(np.clip(big + grain, 0, 255).astype(np.uint8)).save(folder / f"{i:04d}.jpg", quality=92)
+    return list_sources([str(folder)])[0]
 
 
 def timed(engine: str, photos_dir: Path, work: Path, args: argparse.Namespace) -> Path:
