@@ -7,6 +7,7 @@ Bytes are read by `read_bytes`, in the decode tasks, so that listing a million p
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 from collections.abc import Iterable
@@ -109,9 +110,25 @@ def _folder(folder: Path, recursive: bool) -> list[SourceFile]:
     return photos
 
 
+BUCKET_SCHEMES = ("s3", "gs", "gcs")
+"""Object stores whose paths are `bucket/key`: one filesystem per bucket is made and kept (making one
+resolves credentials, far too slow to repeat for every photo a decode task reads)."""
+
+
+@functools.lru_cache(maxsize=16)
+def _bucket_filesystem(scheme: str, bucket: str) -> Any:
+    from pyarrow import fs as pafs
+
+    return pafs.FileSystem.from_uri(f"{scheme}://{bucket}")[0]
+
+
 def filesystem(uri: str) -> tuple[Any, str]:
     """(pyarrow filesystem, path inside it) for a URI: pyarrow's own filesystems first, then fsspec's."""
     from pyarrow import fs as pafs
+
+    scheme, _, rest = uri.partition("://")
+    if scheme in BUCKET_SCHEMES and rest:
+        return _bucket_filesystem(scheme, rest.split("/", 1)[0]), rest.split("?", 1)[0]
 
     try:
         return pafs.FileSystem.from_uri(uri)
