@@ -139,7 +139,8 @@ def timed(engine: str, photos_dir: Path, work: Path, args: argparse.Namespace) -
     print(f"{engine:>6}: {seconds:6.1f} s  {summary.written / seconds:6.1f} photos/s  "
           f"({summary.errors} errors; model load, listing and Parquet writing included)")  # fmt: skip
     parts = list((work / f"out-{engine}").glob("*.parquet"))
-    print(f"        {len(parts)} Parquet parts, {sum(p.stat().st_size for p in parts) / summary.written:.0f} bytes a row")
+    size = sum(p.stat().st_size for p in parts)
+    print(f"        {len(parts)} Parquet parts, {size / summary.written:.0f} bytes a row")
     return work / f"out-{engine}"
 
 
