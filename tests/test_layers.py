@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "geotag": 4,
     "library": 4,
     "serve": 4,
+    "batch": 4,
     "cli": 5,
     "__main__": 5,
 }

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from landmarks import __version__
+from landmarks.cli import batch as batch_cli
 from landmarks.cli import data as data_cli
 from landmarks.cli import export as export_cli
 from landmarks.cli import geotag as geotag_cli
@@ -57,6 +58,7 @@ predict_cli.register(app)
 geotag_cli.register(app)
 serve_cli.register(app)
 export_cli.register(app)
+batch_cli.register(app)
 
 
 def main() -> None:
