@@ -27,9 +27,12 @@ from landmarks.engine.calibration import calibrated_probs
 from landmarks.engine.checkpoint import Checkpoint, load_checkpoint
 from landmarks.engine.runtime import Runtime
 from landmarks.errors import CheckpointError, LandmarksError
+from landmarks.inference.gallery import Known, model_fingerprint
 from landmarks.inference.types import Guess, Neighbour, Prediction
 from landmarks.inference.verify import GeometricVerifier
-from landmarks.retrieval.decision import DECISION_SCORES, Decided, DecisionRule, decide
+from landmarks.retrieval.combined import decide_with_gallery
+from landmarks.retrieval.decision import DECISION_SCORES, Decided, DecisionRule
+from landmarks.retrieval.gallery import Gallery, default_gallery_path, open_gallery
 from landmarks.settings import get_settings
 from landmarks.state import last_model
 
@@ -62,9 +65,17 @@ class Predictor:
     """A loaded model plus its preprocessing, calibration and catalog."""
 
     def __init__(
-        self, checkpoint: Path | str, device: str | None = None, score: str | None = None, verify: bool = False
+        self,
+        checkpoint: Path | str,
+        device: str | None = None,
+        score: str | None = None,
+        verify: bool = False,
+        gallery: Path | str | None = None,
     ) -> None:
         self.checkpoint_path = Path(checkpoint)
+        self.gallery_path = default_gallery_path(self.checkpoint_path, gallery)
+        """The gallery of user-added landmarks answered from too (need not exist: then none)."""
+        self._known: Known | None = None
         self._score = score
         self._verifier: GeometricVerifier | None = GeometricVerifier() if verify else None
         self._device = device
@@ -78,13 +89,15 @@ class Predictor:
         device: str | None = None,
         score: str | None = None,
         verify: bool = False,
+        gallery: Path | str | None = None,
     ) -> Predictor:
-        """Resolve and load the checkpoint now (errors surface here, not at the first photo).
+        """Resolve and load the checkpoint and its gallery now (errors surface here, not at the first photo).
 
         `verify`: re-rank by geometric verification against the nearest training photos (OpenCV SIFT +
         RANSAC; the `verify` extra): slower, and off by default (README: what it gains and costs)."""
-        predictor = cls(resolve_checkpoint(checkpoint), device, score=score, verify=verify)
+        predictor = cls(resolve_checkpoint(checkpoint), device, score=score, verify=verify, gallery=gallery)
         predictor._ensure_loaded()
+        _ = predictor.known  # a foreign or damaged gallery fails here
         rule = predictor.rule  # an unknown `score` name fails here, not at the first photo
         if rule.needs_index and predictor.checkpoint.index is None:
             raise CheckpointError(f"{predictor.checkpoint_path} has no retrieval index for the {rule.score!r} decision")
@@ -109,11 +122,42 @@ class Predictor:
 
     @property
     def classes(self) -> list[str]:
-        return self.checkpoint.classes
+        """The model's classes, then the gallery's landmarks (their keys)."""
+        return self.known.classes
 
     @property
     def landmarks(self) -> list[Landmark]:
-        return self.checkpoint.landmarks
+        """Every landmark answered: the model's, then the gallery's."""
+        return self.known.landmarks
+
+    @functools.cached_property
+    def fingerprint(self) -> dict[str, Any]:
+        """The identity of this model's embeddings, which a gallery must match."""
+        return model_fingerprint(self.checkpoint)
+
+    @property
+    def known(self) -> Known:
+        """The model's landmarks and the gallery's, with one index over both (read once; `reload_gallery`)."""
+        if self._known is None:
+            with self._lock:
+                if self._known is None:
+                    self._known = self._read_known()
+        return self._known
+
+    @property
+    def gallery(self) -> Gallery:
+        return self.known.gallery
+
+    def reload_gallery(self) -> Known:
+        """Read the gallery file again (after a landmark was added or removed); in-flight calls finish on
+        the old one, since they hold their own reference."""
+        known = self._read_known()
+        self._known = known
+        return known
+
+    def _read_known(self) -> Known:
+        ckpt = self._ensure_loaded()[0]
+        return Known(ckpt, open_gallery(self.gallery_path, self.fingerprint))
 
     @property
     def score(self) -> str:
@@ -195,9 +239,10 @@ class Predictor:
                     if isinstance(d, LandmarksError):
                         results[i] = d
                 if good:
-                    scored = self._scored(torch.stack([tensor for _, (_, tensor) in good]))
+                    known = self.known  # one gallery for the whole batch, even if it is reloaded meanwhile
+                    scored = self._scored(torch.stack([tensor for _, (_, tensor) in good]), known)
                     for row, (i, (pil, _)) in enumerate(good):
-                        prediction = self._to_prediction(scored, row, k, names[i])
+                        prediction = self._to_prediction(scored, row, k, names[i], known)
                         results[i] = self._verified(prediction, pil) if self._verifier else prediction
         return [r for r in results if r is not None]
 
@@ -209,16 +254,34 @@ class Predictor:
     def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self._scored(batch).probs.astype(np.float32))
 
+    def _scored(self, batch: torch.Tensor, known: Known | None = None) -> Decided:
+        """Calibrated probabilities, the nearest training (and gallery) photos and the decision's confidence."""
+        known = known or self.known
+        probs, embeddings = self._outputs(batch)
+        return decide_with_gallery(
+            self.rule, probs, embeddings, known.index, known.gallery_classes, shown=NEIGHBOURS_SHOWN
+        )
+
     @torch.inference_mode()
-    def _scored(self, batch: torch.Tensor) -> Decided:
-        """Calibrated probabilities, the nearest training photos and the decision's confidence of a batch."""
+    def _outputs(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """The network's part: calibrated class probabilities [N, C] and retrieval embeddings [N, D]."""
         ckpt, model, _, runtime = self._ensure_loaded()
         with runtime.autocast():
             features = model.forward_features(runtime.to_input(batch))
             log_probs = model.forward_head(features).float().cpu()
         probs = calibrated_probs(log_probs, ckpt.calibration.temperature).numpy()
-        embeddings = model.embed(features).cpu().numpy() if ckpt.index is not None else None
-        return decide(self.rule, probs, embeddings, ckpt.index, shown=NEIGHBOURS_SHOWN)
+        return probs, model.embed(features).cpu().numpy()
+
+    def embed_many(self, images: Sequence[ImageInput], batch_size: int = 16) -> list[np.ndarray | LandmarksError]:
+        """The retrieval embedding of each photo (what the index holds), or the error that made it unusable."""
+        _, _, transform, _ = self._ensure_loaded()
+        out: list[np.ndarray | LandmarksError] = []
+        for start in range(0, len(images), batch_size):
+            decoded = [self._decode(image, transform) for image in images[start : start + batch_size]]
+            good = [d for d in decoded if not isinstance(d, LandmarksError)]
+            rows = iter(self._outputs(torch.stack([t for _, t in good]))[1] if good else [])
+            out += [d if isinstance(d, LandmarksError) else next(rows) for d in decoded]
+        return out
 
     def _decode(self, image: ImageInput, transform: Any) -> tuple[Image.Image, torch.Tensor] | LandmarksError:
         try:
@@ -253,23 +316,24 @@ class Predictor:
             raise ValueError(f"k must be a whole number from 1 to {n} (the model knows {n} landmarks), not {k!r}")
         return k
 
-    def _to_prediction(self, scored: Decided, row: int, k: int, source: str) -> Prediction:
-        ckpt = self.checkpoint
+    def _to_prediction(self, scored: Decided, row: int, k: int, source: str, known: Known) -> Prediction:
         top_p, top_i = torch.from_numpy(scored.probs[row]).topk(k)
         guesses = []
         for rank, (p, i) in enumerate(zip(top_p.tolist(), top_i.tolist(), strict=True), start=1):
             probability = min(1.0, max(0.0, float(p)))
-            guesses.append(Guess.of(ckpt.landmarks[i], rank=rank, class_index=i, probability=probability))
+            guesses.append(Guess.of(known.landmarks[i], rank=rank, class_index=i, probability=probability))
         neighbours = []
-        if scored.neighbours is not None and ckpt.index is not None:
+        if scored.neighbours is not None and known.index is not None:
             for j, sim in zip(scored.neighbours.index[row], scored.neighbours.similarity[row], strict=True):
-                label = int(ckpt.index.labels[j])
+                if j < 0:
+                    continue
+                label = int(known.index.labels[j])
                 neighbours.append(
                     Neighbour(
                         index=int(j),
-                        path=ckpt.index.ids[j],
+                        path=known.index.ids[j],
                         class_index=label,
-                        name=ckpt.landmarks[label].name,
+                        name=known.landmarks[label].name,
                         similarity=round(float(sim), 4),
                     )
                 )
@@ -296,15 +360,29 @@ def _describe(image: ImageInput) -> str:
     return "<bytes>"
 
 
-_default: dict[Path, Predictor] = {}
+_default: dict[tuple[Path, Path], tuple[Predictor, tuple[int, int] | None]] = {}
 _default_lock = threading.Lock()
 
 
 def predict(image: ImageInput, k: int = 3, checkpoint: Path | str | None = None) -> Prediction:
-    """`landmarks.predict(path, k)`: the checkpoint is resolved as in `resolve_checkpoint` and loaded once."""
+    """`landmarks.predict(path, k)`: the checkpoint is resolved as in `resolve_checkpoint` and loaded once;
+    its gallery (`default_gallery_path`) is read again whenever its file changed."""
     path = resolve_checkpoint(checkpoint).resolve()
+    gallery = default_gallery_path(path).resolve()
+    stamp = _stamp(gallery)
     with _default_lock:
-        predictor = _default.get(path)
-        if predictor is None:
-            predictor = _default[path] = Predictor.load(path)
-    return predictor.predict(image, k=k)
+        entry = _default.get((path, gallery))
+        if entry is None:
+            entry = _default[(path, gallery)] = (Predictor.load(path, gallery=gallery), stamp)
+        elif entry[1] != stamp:
+            entry[0].reload_gallery()
+            entry = _default[(path, gallery)] = (entry[0], stamp)
+    return entry[0].predict(image, k=k)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size

@@ -1,0 +1,154 @@
+"""Adding landmarks to a model's gallery from photos: identity of the model, digests, embeddings.
+
+The gallery's file format and its rules live in `retrieval/gallery.py`; here is what needs the model:
+the fingerprint that ties a gallery to one backbone and preprocessing, and turning photos into the
+embeddings the retrieval index holds (the same backbone features as the training photos').
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from landmarks.catalog import Landmark
+from landmarks.engine.checkpoint import Checkpoint
+from landmarks.errors import GalleryError, LandmarksError
+from landmarks.retrieval.gallery import Gallery, GalleryPhoto, open_gallery
+from landmarks.retrieval.index import EmbeddingIndex
+
+GALLERY_LOCK = threading.Lock()
+"""Serialises changes to galleries within one process (the server's admin endpoint, tests)."""
+
+
+def model_fingerprint(ckpt: Checkpoint) -> dict[str, Any]:
+    """What the embeddings depend on: the backbone, its preprocessing and a SHA-256 of its weights.
+
+    The head is left out on purpose: a model retrained on other classes over the same frozen backbone
+    embeds photos the same way, so its gallery still fits."""
+    cfg = ckpt.model
+    h = hashlib.sha256()
+    for name, tensor in sorted(ckpt.state_dict.items()):
+        if name.startswith("backbone."):
+            h.update(name.encode())
+            h.update(str(tuple(tensor.shape)).encode())
+            h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return {
+        "arch": cfg.arch,
+        "backbone": cfg.backbone,
+        "image_size": cfg.image_size,
+        "crop_pct": cfg.crop_pct,
+        "mean": [float(m) for m in cfg.mean],
+        "std": [float(s) for s in cfg.std],
+        "backbone_sha256": h.hexdigest(),
+    }
+
+
+class Embedder(Protocol):
+    """What adding needs of a predictor (`inference.predictor.Predictor` has it)."""
+
+    @property
+    def checkpoint(self) -> Checkpoint: ...
+
+    @property
+    def fingerprint(self) -> dict[str, Any]: ...
+
+    def embed_many(self, images: Sequence[Any], batch_size: int = 16) -> list[np.ndarray | LandmarksError]: ...
+
+
+def read_photo(path: Path) -> bytes:
+    """A photo's bytes, read once: the digest and the decoded pixels come from the same bytes."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise GalleryError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def embed_photos(
+    model: Embedder, photos: Sequence[tuple[str, bytes]]
+) -> tuple[np.ndarray, list[GalleryPhoto], list[str]]:
+    """(name, bytes) photos -> embeddings [M, D] of the readable ones, their records, and one problem line
+    for each photo that could not be used."""
+    results = model.embed_many([data for _, data in photos])
+    rows, records, problems = [], [], []
+    for (name, data), result in zip(photos, results, strict=True):
+        if isinstance(result, LandmarksError):
+            problems.append(f"{name}: {result}")
+            continue
+        rows.append(result)
+        records.append(GalleryPhoto(hashlib.sha256(data).hexdigest(), Path(name).name))
+    dim = rows[0].shape[-1] if rows else 0
+    return (np.stack(rows) if rows else np.zeros((0, dim), np.float32)), records, problems
+
+
+def reserved_names(ckpt: Checkpoint) -> list[str]:
+    """Names a gallery landmark may not take: the model's own classes and their display names."""
+    return [*ckpt.classes, *(lm.name for lm in ckpt.landmarks)]
+
+
+def add_landmark(
+    model: Embedder, gallery_path: Path, landmark: Landmark, photos: Sequence[tuple[str, bytes]]
+) -> tuple[Gallery, list[str]]:
+    """Embed `photos` and store them as `landmark` in the gallery at `gallery_path` (written atomically).
+
+    Returns the new gallery and the photos skipped as unreadable; GalleryError, with the file unchanged,
+    when nothing readable is left or the addition breaks a rule (name or photo already there)."""
+    with GALLERY_LOCK:
+        gallery = open_gallery(gallery_path, model.fingerprint)
+        embeddings, records, problems = embed_photos(model, photos)
+        if not records:
+            detail = "; ".join(problems) if problems else "no photos given"
+            raise GalleryError(f"no readable photo of {landmark.name!r}: {detail}")
+        grown = gallery.add(landmark, embeddings, records, reserved=reserved_names(model.checkpoint))
+        grown.save(gallery_path)
+        return grown, problems
+
+
+def add_many(
+    model: Embedder, gallery_path: Path, items: Sequence[tuple[Landmark, Sequence[Path]]]
+) -> tuple[Gallery, list[str]]:
+    """Several landmarks at once (`gallery import`): all are validated before the file is written once."""
+    with GALLERY_LOCK:
+        gallery = open_gallery(gallery_path, model.fingerprint)
+        skipped: list[str] = []
+        for landmark, paths in items:
+            embeddings, records, problems = embed_photos(model, [(str(p), read_photo(p)) for p in paths])
+            if not records:
+                raise GalleryError(f"no readable photo of {landmark.name!r}: {'; '.join(problems) or 'none given'}")
+            gallery = gallery.add(landmark, embeddings, records, reserved=reserved_names(model.checkpoint))
+            skipped += problems
+        gallery.save(gallery_path)
+        return gallery, skipped
+
+
+def remove_landmark(fingerprint: dict[str, Any], gallery_path: Path, name: str) -> Gallery:
+    with GALLERY_LOCK:
+        if not Path(gallery_path).exists():
+            raise GalleryError(f"there is no gallery at {gallery_path}")
+        smaller = open_gallery(gallery_path, fingerprint).remove(name)
+        smaller.save(gallery_path)
+        return smaller
+
+
+class Known:
+    """What a model and its gallery know together: the landmarks (the model's classes first) and one
+    retrieval index over the training photos and the gallery's photos (gallery labels after the classes)."""
+
+    def __init__(self, ckpt: Checkpoint, gallery: Gallery) -> None:
+        self.gallery = gallery
+        self.trained = len(ckpt.classes)
+        self.landmarks: list[Landmark] = [*ckpt.landmarks, *gallery.landmarks]
+        self.classes: list[str] = [*ckpt.classes, *(lm.folder for lm in gallery.landmarks)]
+        parts = [p for p in (ckpt.index, gallery.index(self.trained) if len(gallery) else None) if p is not None]
+        if len(parts) == 2 and parts[0].dim != parts[1].dim:
+            raise GalleryError(f"the gallery's embeddings ({parts[1].dim}-d) do not fit the model's ({parts[0].dim}-d)")
+        self.index = parts[0] if len(parts) == 1 else EmbeddingIndex.concat(parts) if parts else None
+
+    @property
+    def gallery_classes(self) -> int:
+        return len(self.gallery)
