@@ -201,8 +201,8 @@ def load_gallery(path: Path | str, fingerprint: dict[str, Any]) -> Gallery:
         raise GalleryError(f"gallery {path} does not exist") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise GalleryError(f"{path} is not a readable gallery file (damaged or another tool's): {exc}") from None
-    except KeyError as exc:
-        raise GalleryError(f"{path} is not a landmarks gallery (no {exc} inside)") from None
+    except KeyError:
+        raise GalleryError(f"{path} is not a landmarks gallery file (another tool's archive?)") from None
     try:
         header = json.loads(raw["header"].tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
