@@ -65,7 +65,7 @@ def test_remove_relabels_the_rest(tmp_path: Path) -> None:
         (lambda g, e: make_landmark("New", 1, 2, radius_km=-1), "radius_km"),
     ],
 )
-def test_bad_additions_are_refused(tmp_path: Path, change, message: str) -> None:  # noqa: ANN001
+def test_bad_additions_are_refused(tmp_path: Path, change, message: str) -> None:
     g = grown(np.random.default_rng(0))
     path = g.save(tmp_path / "g.gallery.npz")
     before = path.read_bytes()
