@@ -30,6 +30,10 @@ def geotag(
         Path | None,
         typer.Option(help="Model file (default: $LANDMARKS_CHECKPOINT, else the last trained)."),
     ] = None,
+    gallery: Annotated[
+        Path | None,
+        typer.Option(help="Gallery of added landmarks (env LANDMARKS_GALLERY; default: beside the checkpoint)."),
+    ] = None,
     min_confidence: Annotated[
         float | None,
         typer.Option(
@@ -105,7 +109,7 @@ def geotag(
         check_writable(geojson)
     from landmarks.inference.predictor import Predictor  # torch: only once the inputs are known good
 
-    predictor = Predictor.load(checkpoint, device=device)
+    predictor = Predictor.load(checkpoint, device=device, gallery=gallery)
     options = GeotagOptions(
         write=write,
         sidecar_name=sidecar_name,

@@ -24,6 +24,16 @@ def serve(
         int | None,
         typer.Option(min=1, help="Inferences at once (env LANDMARKS_SERVE_MAX_CONCURRENCY; default: 2)."),
     ] = None,
+    gallery: Annotated[
+        Path | None, typer.Option(help="Gallery file (env LANDMARKS_GALLERY; default: beside the checkpoint).")
+    ] = None,
+    admin_token: Annotated[
+        str | None,
+        typer.Option(
+            help="Enable POST /api/v1/admin/landmarks (add a gallery landmark) for requests with "
+            "`Authorization: Bearer TOKEN` (env LANDMARKS_SERVE_ADMIN_TOKEN; default: no such endpoint)."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the recognition API (/api/v1/predict, /docs) and the web page at http://HOST:PORT/."""
@@ -34,17 +44,19 @@ def serve(
     from landmarks.serve.app import create_app
     from landmarks.serve.settings import ServeSettings
 
-    overrides = {"host": host, "port": port, "max_concurrency": max_concurrency}
+    overrides = {"host": host, "port": port, "max_concurrency": max_concurrency, "admin_token": admin_token}
     try:  # options given on the command line win over LANDMARKS_SERVE_* variables
         settings = ServeSettings(**{key: value for key, value in overrides.items() if value is not None})
     except ValidationError as exc:
         raise LandmarksError(f"bad serve setting: {exc}") from None
 
     # Load before uvicorn starts, so a missing or broken checkpoint is a one-line error, not a traceback.
-    predictor = Predictor.load(checkpoint)
+    predictor = Predictor.load(checkpoint, gallery=gallery)
     typer.echo(
-        f"landmarks: {len(predictor.classes)} landmarks from {predictor.checkpoint_path}; "
-        f"open http://{settings.host}:{settings.port}/",
+        f"landmarks: {len(predictor.classes)} landmarks from {predictor.checkpoint_path} "
+        f"({len(predictor.gallery)} from the gallery {predictor.gallery_path}); "
+        f"open http://{settings.host}:{settings.port}/"
+        + ("; admin endpoint on" if settings.admin_token is not None else ""),
         err=True,
     )
     app = create_app(predictor, settings)

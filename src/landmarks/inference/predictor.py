@@ -28,6 +28,7 @@ from landmarks.engine.checkpoint import Checkpoint, load_checkpoint
 from landmarks.engine.runtime import Runtime
 from landmarks.errors import CheckpointError, LandmarksError
 from landmarks.inference.gallery import Known, model_fingerprint
+from landmarks.inference.gallery import add_landmark as add_to_gallery
 from landmarks.inference.types import Guess, Neighbour, Prediction
 from landmarks.inference.verify import GeometricVerifier
 from landmarks.retrieval.combined import decide_with_gallery
@@ -154,6 +155,13 @@ class Predictor:
         known = self._read_known()
         self._known = known
         return known
+
+    def add_landmark(self, landmark: Landmark, photos: Sequence[tuple[str, bytes]]) -> tuple[Gallery, list[str]]:
+        """Add `landmark` from (name, bytes) photos to this model's gallery file and answer from it at once;
+        returns the gallery and the photos skipped as unreadable (GalleryError: nothing changed)."""
+        grown, skipped = add_to_gallery(self, self.gallery_path, landmark, photos)
+        self.reload_gallery()
+        return grown, skipped
 
     def _read_known(self) -> Known:
         ckpt = self._ensure_loaded()[0]

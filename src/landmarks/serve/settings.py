@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MB = 1024 * 1024
@@ -48,6 +48,14 @@ class ServeSettings(BaseSettings):
     """Guesses returned when a request does not ask for a number."""
     max_k: int = Field(10, ge=1)
     """Most guesses a request may ask for; more is a 422."""
+
+    admin_token: SecretStr | None = None
+    """With a token, `POST /api/v1/admin/landmarks` (add a gallery landmark) exists, for requests that
+    send `Authorization: Bearer TOKEN`; without one the endpoint does not exist."""
+    gallery_max_photos: int = Field(20, ge=1)
+    """Most photos one admin request may add a landmark from."""
+    gallery_max_body_bytes: int = Field(100 * MB, ge=1)
+    """Largest admin request body (each photo also within `max_upload_bytes`): else 413."""
 
     @model_validator(mode="after")
     def _default_k_within_max(self) -> ServeSettings:
