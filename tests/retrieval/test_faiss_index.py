@@ -41,4 +41,15 @@ def test_auto_switches_at_the_size_limit(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr("landmarks.retrieval.index.FAISS_MIN_ROWS", 100)
     assert index.approximate
     assert index.search(rows[:3], 2).index.shape == (3, 2)
-    assert faiss_index.cells_for(250) == 3 and faiss_index.cells_for(10) == 1
+    assert faiss_index.cells_for(250) == 6 and faiss_index.cells_for(10) == 1
+
+
+def test_blockwise_exact_search_equals_one_product(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows, labels = clustered(30, 5, 16)
+    index = EmbeddingIndex.build(rows, labels, [str(i) for i in range(len(rows))])
+    whole = index.search(rows[:7], 4)
+    monkeypatch.setattr("landmarks.retrieval.index.EXACT_COPY_BYTES", 0)
+    monkeypatch.setattr("landmarks.retrieval.index.EXACT_BLOCK_ROWS", 16)
+    blocks = index.search(rows[:7], 4)
+    np.testing.assert_array_equal(blocks.index, whole.index)
+    np.testing.assert_allclose(blocks.similarity, whole.similarity, atol=1e-6)

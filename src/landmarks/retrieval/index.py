@@ -22,6 +22,23 @@ INDEX_FORMAT = 1
 
 Backend = Literal["auto", "exact", "faiss"]
 
+EXACT_COPY_BYTES = 512 * 1024 * 1024
+"""Exact search keeps a float32 copy of the rows up to this size; a larger index is searched block by block."""
+EXACT_BLOCK_ROWS = 32_768
+
+
+def _top_k(sims: np.ndarray, k: int, offset: int) -> Neighbours:
+    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    top_sims = np.take_along_axis(sims, top, axis=1)
+    order = np.argsort(-top_sims, axis=1, kind="stable")
+    return Neighbours(np.take_along_axis(top_sims, order, axis=1), np.take_along_axis(top, order, axis=1) + offset)
+
+
+def _merge(a: Neighbours, b: Neighbours, k: int) -> Neighbours:
+    sims, rows = np.concatenate([a.similarity, b.similarity], 1), np.concatenate([a.index, b.index], 1)
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return Neighbours(np.take_along_axis(sims, order, axis=1), np.take_along_axis(rows, order, axis=1))
+
 
 def normalise(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (float32); zero rows stay zero."""
@@ -88,15 +105,20 @@ class EmbeddingIndex:
         return self.exact_search(q, k)
 
     def exact_search(self, q: np.ndarray, k: int) -> Neighbours:
-        """Exact cosine search of unit queries [Q, D] (one matrix product)."""
+        """Exact cosine search of unit queries [Q, D]: one matrix product, or one per block of rows for an
+        index whose float32 copy would be large (`EXACT_COPY_BYTES`)."""
         k = max(1, min(k, len(self)))
-        if self._search_matrix is None:
-            self._search_matrix = self.embeddings.astype(np.float32)
-        sims = q @ self._search_matrix.T
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        top_sims = np.take_along_axis(sims, top, axis=1)
-        order = np.argsort(-top_sims, axis=1, kind="stable")
-        return Neighbours(np.take_along_axis(top_sims, order, axis=1), np.take_along_axis(top, order, axis=1))
+        if self.embeddings.size * 4 <= EXACT_COPY_BYTES:
+            if self._search_matrix is None:
+                self._search_matrix = self.embeddings.astype(np.float32)
+            return _top_k(q @ self._search_matrix.T, k, 0)
+        best: Neighbours | None = None
+        for start in range(0, len(self), EXACT_BLOCK_ROWS):
+            block = self.embeddings[start : start + EXACT_BLOCK_ROWS].astype(np.float32)
+            found = _top_k(q @ block.T, min(k, len(block)), start)
+            best = found if best is None else _merge(best, found, k)
+        assert best is not None
+        return best
 
     def kth_similarity(self, queries: np.ndarray, k: int) -> np.ndarray:
         """[Q] similarity of each query to its k-th nearest row: the kNN "is this like anything we know" score."""
