@@ -1,0 +1,237 @@
+"""Can a user teach the model a landmark from a few photos? The few-shot gallery protocol on proxy44.
+
+The unknown-landmark protocol's split (`ood_proxy44.py`: seed 0 holds out 14 of the 44 classes, the
+Qutb complex together); the default recipe (with the fitting half of everyday as negatives) is trained
+on the other 30. Each held-out class is then added to a gallery from 1, 3, 5 and 10 of its train/
+photos (seeded), and all 44 classes' test photos are answered from the model and the gallery together
+(`retrieval/combined.py`, what `Predictor` does). Prints top-1 on the added classes, the trained ones
+and overall, against the model without a gallery.
+
+The gallery boost is chosen on train/ photos only: the held-out classes' train photos that are not
+shots, and the trained classes' photos the model did not train on (its val split). Test photos never
+choose anything. "Unknown": half the held-out units (seeded) are added from 5 photos, the other half
+stay unknown; AUROC of the fused confidence, known (trained + added) vs unknown test photos plus
+../shared/data/not_landmarks, against the same unknown photos without a gallery.
+
+    nice -n 10 .venv/bin/python benchmarks/gallery_fewshot.py --cache runs/bench-cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torchmetrics.functional.classification import binary_auroc
+
+from _common import EVERYDAY, NOT_LANDMARKS, PROXY44, REPO, negative_halves
+from ood_proxy44 import QUTB, known_view, photos, pick_unknown
+
+SHOTS = (1, 3, 5, 10)
+BOOSTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def outputs(predictor: Any, paths: list[Path], batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated probabilities [N, C] and embeddings [N, D] of photos, through the predictor's network."""
+    _, _, transform, _ = predictor._ensure_loaded()
+    probs, embs = [], []
+    for start in range(0, len(paths), batch):
+        decoded = [predictor._decode(p, transform) for p in paths[start : start + batch]]
+        bad = [str(p) for p, d in zip(paths[start : start + batch], decoded, strict=True) if isinstance(d, Exception)]
+        if bad:
+            raise SystemExit(f"unreadable photos: {bad}")
+        p, e = predictor._outputs(torch.stack([t for _, t in decoded]))
+        probs.append(p)
+        embs.append(e)
+    return np.concatenate(probs), np.concatenate(embs)
+
+
+class Scorer:
+    """Answers of the model + a gallery of some held-out classes, from precomputed network outputs."""
+
+    def __init__(self, predictor: Any, held_out: list[str]) -> None:
+        self.predictor = predictor
+        self.ckpt = predictor.checkpoint
+        self.rule = predictor.rule
+        self.held_out = held_out
+
+    def gallery(self, shots: dict[str, np.ndarray]) -> Any:
+        from landmarks.retrieval.gallery import Gallery, GalleryPhoto, make_landmark
+
+        g = Gallery(self.predictor.fingerprint)
+        for name, emb in shots.items():
+            recs = [GalleryPhoto(f"{name}-{i}", f"{name}_{i}.jpg") for i in range(len(emb))]
+            g = g.add(make_landmark(f"added {name}", 0.0, 0.0), emb, recs)
+        return g
+
+    def answer(self, gallery: Any, probs: np.ndarray, embs: np.ndarray, boost: float) -> Any:
+        from landmarks.inference.gallery import Known
+        from landmarks.retrieval.combined import decide_with_gallery
+
+        known = Known(self.ckpt, gallery)
+        return decide_with_gallery(self.rule, probs, embs, known.index, known.gallery_classes, boost=boost)
+
+
+def top1(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
+    return round(float((pred[mask] == truth[mask]).mean()), 4) if mask.any() else float("nan")
+
+
+def split_units(held_out: list[str], seed: int) -> tuple[list[str], list[str]]:
+    """Half the held-out units added, half left unknown (the Qutb complex is one unit)."""
+    units = [tuple(c for c in QUTB if c in held_out)] + [(c,) for c in held_out if c not in QUTB]
+    units = [u for u in units if u]
+    random.Random(seed).shuffle(units)
+    added: list[str] = []
+    for unit in units:
+        if len(added) + len(unit) <= len(held_out) // 2:
+            added.extend(unit)
+    return sorted(added), sorted(c for c in held_out if c not in added)
+
+
+def main() -> None:
+    from landmarks.engine.train import TrainConfig, fit
+    from landmarks.inference.predictor import Predictor
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=PROXY44)
+    p.add_argument("--cache", type=Path, default=REPO / "runs" / "bench-cache", help="the benchmark's own cache")
+    p.add_argument("--feature-views", type=int, default=None, help="override the recipe's feature views")
+    p.add_argument("--checkpoint", type=Path, default=None, help="a model already trained on the 30 classes")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    classes = sorted(d.name for d in (args.data / "train").iterdir() if d.is_dir())
+    held_out = pick_unknown(classes)
+    known = [c for c in classes if c not in held_out]
+    with tempfile.TemporaryDirectory(prefix="landmarks-fewshot-") as tmp:
+        checkpoint = args.checkpoint
+        if checkpoint is None:
+            view = known_view(args.data, known, Path(tmp) / "known")
+            fit_dir, _ = negative_halves(EVERYDAY, Path(tmp) / "negatives-fit", seed=0)
+            overrides = {"feature_views": args.feature_views} if args.feature_views else {}
+            config = TrainConfig(data=view, out=Path(tmp) / "run", cache=args.cache, negatives=[fit_dir], **overrides)
+            checkpoint = fit(config).best
+        predictor = Predictor.load(checkpoint, gallery=Path(tmp) / "none.gallery.npz")
+        assert predictor.classes == known, "the checkpoint must be trained on the 30 known classes"
+        trained_rows = set(predictor.checkpoint.index.ids)
+        n_known = len(known)
+
+        # Photos: tuning (train/ only) and test.
+        rng = random.Random(args.seed)
+        pool = {c: sorted((args.data / "train" / c).iterdir()) for c in held_out}
+        order = {c: rng.sample(pool[c], len(pool[c])) for c in held_out}
+        val_known = [f for c in known for f in sorted((args.data / "train" / c).iterdir())
+                     if f"train/{c}/{f.name}" not in trained_rows]  # fmt: skip
+        test_known, test_held = photos(args.data / "test", known), photos(args.data / "test", held_out)
+        print(f"known {n_known}, held out {len(held_out)}: {held_out}; val-known {len(val_known)}", flush=True)
+        all_train_held = [f for c in held_out for f in order[c]]
+        out_held = outputs(predictor, all_train_held)
+        emb_of = {f: out_held[1][i] for i, f in enumerate(all_train_held)}
+        prob_of = {f: out_held[0][i] for i, f in enumerate(all_train_held)}
+        vk_probs, vk_embs = outputs(predictor, val_known)
+        vk_truth = np.array([known.index(f.parent.name) for f in val_known])
+        t_probs, t_embs = outputs(predictor, test_known + test_held)
+        not_lm = sorted(NOT_LANDMARKS.glob("*.jpg"))
+        n_probs, n_embs = outputs(predictor, not_lm)
+        t_class = [f.parent.name for f in test_known + test_held]
+        is_added_test = np.array([c in held_out for c in t_class])
+
+        scorer = Scorer(predictor, held_out)
+        base = scorer.answer(scorer.gallery({}), t_probs, t_embs, 0.0)
+        base_pred = base.probs.argmax(1)
+        t_truth_known = np.array([known.index(c) if c in known else -1 for c in t_class])
+        baseline = {"trained_top1": top1(base_pred, t_truth_known, ~is_added_test)}
+        base_val = scorer.answer(scorer.gallery({}), vk_probs, vk_embs, 0.0).probs.argmax(1)
+        baseline["val_trained_top1"] = top1(base_val, vk_truth, np.ones(len(vk_truth), bool))
+        print(json.dumps({"no_gallery": baseline}), flush=True)
+
+        # 1. Choose the boost on train/ photos (5 shots), never on test.
+        def shots_of(n: int, classes_: list[str]) -> dict[str, np.ndarray]:
+            return {c: np.stack([emb_of[f] for f in order[c][:n]]) for c in classes_}
+
+        tuning = {}
+        for n in SHOTS:
+            gallery = scorer.gallery(shots_of(n, held_out))
+            rest = [f for c in held_out for f in order[c][n:]]
+            r_truth = np.array([n_known + held_out.index(f.parent.name) for f in rest])
+            r_probs = np.stack([prob_of[f] for f in rest])
+            r_embs = np.stack([emb_of[f] for f in rest])
+            for boost in BOOSTS:
+                added = scorer.answer(gallery, r_probs, r_embs, boost).probs.argmax(1)
+                trained = scorer.answer(gallery, vk_probs, vk_embs, boost).probs.argmax(1)
+                tuning[(n, boost)] = {
+                    "val_added_top1": top1(added, r_truth, np.ones(len(rest), bool)),
+                    "val_trained_top1": top1(trained, vk_truth, np.ones(len(vk_truth), bool)),
+                }
+        print(json.dumps({"tuning_on_train_photos": {f"{n}-shot boost {b}": v for (n, b), v in tuning.items()}}))
+        # The boost with the best mean of added and trained top-1 over the shot counts, on train/ photos.
+        chosen = max(BOOSTS, key=lambda b: np.mean([tuning[(n, b)]["val_added_top1"] + tuning[(n, b)]
+                                                    ["val_trained_top1"] for n in SHOTS]))  # fmt: skip
+        print(json.dumps({"chosen_boost": chosen}), flush=True)
+
+        # 2. Test: all 44 classes, each shot count, the chosen boost (and the boost 0 ablation).
+        t_truth = np.array([known.index(c) if c in known else n_known + held_out.index(c) for c in t_class])
+        results = []
+        for n in SHOTS:
+            gallery = scorer.gallery(shots_of(n, held_out))
+            for boost in sorted({chosen, 0.0}):
+                pred = scorer.answer(gallery, t_probs, t_embs, boost).probs.argmax(1)
+                trained = top1(pred, t_truth, ~is_added_test)
+                results.append({
+                    "shots": n, "boost": boost,
+                    "added_top1": top1(pred, t_truth, is_added_test),
+                    "trained_top1": trained,
+                    "trained_change_points": round(100 * (trained - baseline["trained_top1"]), 2),
+                    "overall_top1": top1(pred, t_truth, np.ones(len(pred), bool)),
+                })  # fmt: skip
+                print(json.dumps(results[-1]), flush=True)
+
+        # 3. Unknown: half the held-out units added from 5 photos, the rest stay unknown.
+        added, unknown = split_units(held_out, args.seed)
+        gallery = scorer.gallery(shots_of(5, added))
+        keep_in = np.array([c in known or c in added for c in t_class])
+        out_mask = np.array([c in unknown for c in t_class])
+        rule = predictor.rule
+
+        def auroc(decided_in: Any, decided_out: Any) -> float:
+            scores = torch.from_numpy(np.concatenate([decided_in.confidence, decided_out.confidence]))
+            labels = torch.cat([torch.ones(len(decided_in.confidence)), torch.zeros(len(decided_out.confidence))])
+            return round(float(binary_auroc(scores, labels.long())), 4)
+
+        def subset(d: Any, mask: np.ndarray) -> Any:
+            return type(d)(d.probs[mask], d.confidence[mask], d.knn_similarity[mask], None)
+
+        with_g = scorer.answer(gallery, t_probs, t_embs, chosen)
+        with_n = scorer.answer(gallery, n_probs, n_embs, chosen)
+        without = scorer.answer(scorer.gallery({}), t_probs, t_embs, chosen)
+        without_n = scorer.answer(scorer.gallery({}), n_probs, n_embs, chosen)
+        cat = lambda a, b: type(a)(np.concatenate([a.probs, b.probs]), np.concatenate([a.confidence, b.confidence]),  # noqa: E731
+                                   None, None)  # fmt: skip
+        trained_mask = np.array([c in known for c in t_class])
+        out_with = cat(subset(with_g, out_mask), with_n)
+        out_without = cat(type(without)(without.probs[out_mask], without.confidence[out_mask], None, None), without_n)
+        unknown_fig = {
+            "added": added,
+            "unknown": unknown,
+            "auroc_no_gallery_trained_vs_unknown": auroc(subset(without, trained_mask), out_without),
+            "auroc_gallery_trained_vs_unknown": auroc(subset(with_g, trained_mask), out_with),
+            "auroc_gallery_trained_and_added_vs_unknown": auroc(subset(with_g, keep_in), out_with),
+            "unknown_flagged_no_gallery": round(float((out_without.confidence < rule.threshold).mean()), 4),
+            "unknown_flagged_gallery": round(float((out_with.confidence < rule.threshold).mean()), 4),
+            "unknown_answered_as_added": int(
+                ((out_with.probs.argmax(1) >= n_known) & (out_with.confidence >= rule.threshold)).sum()
+            ),
+            "n_unknown_photos": int(out_mask.sum()) + len(not_lm),
+        }
+        print(json.dumps({"unknown_protocol_5_shot": unknown_fig}), flush=True)
+        print(json.dumps({"benchmark": "gallery_fewshot", "no_gallery": baseline, "chosen_boost": chosen,
+                          "test": results, "unknown": unknown_fig}, indent=1))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
