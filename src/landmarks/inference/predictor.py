@@ -33,7 +33,7 @@ from landmarks.inference.types import Guess, Neighbour, Prediction
 from landmarks.inference.verify import GeometricVerifier
 from landmarks.retrieval.combined import decide_with_gallery
 from landmarks.retrieval.decision import DECISION_SCORES, Decided, DecisionRule
-from landmarks.retrieval.gallery import Gallery, default_gallery_path, open_gallery
+from landmarks.retrieval.gallery import Gallery, default_gallery_path, load_gallery
 from landmarks.settings import get_settings
 from landmarks.state import last_model
 
@@ -165,7 +165,9 @@ class Predictor:
 
     def _read_known(self) -> Known:
         ckpt = self._ensure_loaded()[0]
-        return Known(ckpt, open_gallery(self.gallery_path, self.fingerprint))
+        if not self.gallery_path.exists():  # no gallery: no need to hash the weights for a fingerprint
+            return Known(ckpt, Gallery({}))
+        return Known(ckpt, load_gallery(self.gallery_path, self.fingerprint))
 
     @property
     def score(self) -> str:
