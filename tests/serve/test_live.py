@@ -107,7 +107,11 @@ def test_serve_command_builds_the_app_from_options(
     fake.checkpoint_path = "model.pt"  # type: ignore[attr-defined]
     loaded: list[object] = []
     ran: dict = {}
-    monkeypatch.setattr(predictor_module.Predictor, "load", classmethod(lambda cls, ckpt: loaded.append(ckpt) or fake))
+    fake.gallery = []  # type: ignore[attr-defined]
+    fake.gallery_path = "model.gallery.npz"  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        predictor_module.Predictor, "load", classmethod(lambda cls, ckpt, **kw: loaded.append(ckpt) or fake)
+    )
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.update(app=app, **kw))
     monkeypatch.setenv("LANDMARKS_SERVE_MAX_QUEUE", "3")
 
