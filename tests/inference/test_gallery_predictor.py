@@ -146,3 +146,18 @@ def test_landmarks_predict_sees_a_gallery_added_after_it_loaded(checkpoint: Path
     assert invoke("gallery", "add", str(photos), "--name", "Chapel", "--lat", "1", "--lon", "2",
                   "--checkpoint", str(checkpoint)).exit_code == 0  # fmt: skip
     assert landmarks.predict(query, k=1, checkpoint=checkpoint).best.name == "Chapel"
+
+
+def test_real_photos_added_come_back_as_their_landmark(checkpoint: Path, udacity_sample: Path, tmp_path: Path) -> None:
+    """Real JPEGs (EXIF, sizes, orientations of the target data) through add and predict: a photo that is in
+    the gallery finds itself (similarity 1) and is answered as the gallery's landmark, with its place."""
+    photos = sorted((udacity_sample / "train" / "00.Haleakala_National_Park").glob("*.jpg"))[:5]
+    result = invoke("gallery", "add", *map(str, photos), "--name", "Crater Rim", "--lat", "20.71", "--lon", "-156.25",
+                    "--checkpoint", str(checkpoint))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(photos[2].read_bytes())
+    answer = Predictor.load(checkpoint).predict(copy, k=1)
+    assert answer.best.name == "Crater Rim" and answer.best.longitude == -156.25
+    assert answer.neighbours[0].similarity == pytest.approx(1.0, abs=2e-3)
+    assert answer.neighbours[0].path == f"gallery:crater_rim/{photos[2].name}"
