@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from helpers import TINY_CLASSES, synthetic_photo
@@ -115,7 +114,11 @@ def test_a_gallery_of_another_model_is_refused(checkpoint: Path, tmp_path: Path)
         Predictor.load(checkpoint, gallery=damaged)
     with pytest.raises(GalleryError, match="not a landmarks gallery"):
         Predictor.load(checkpoint, gallery=checkpoint)  # a checkpoint is not a gallery
-    assert torch.is_tensor(ckpt.state_dict[name])
+    ckpt = load_checkpoint(checkpoint)
+    ckpt.index = None  # an older model, without the index of its training photos
+    with pytest.raises(GalleryError, match="no retrieval index"):
+        Predictor.load(save_checkpoint(ckpt, tmp_path / "old.pt"), score="max_softmax",
+                       gallery=checkpoint.with_name("best.gallery.npz"))  # fmt: skip
 
 
 def test_import_a_folder_of_landmarks(checkpoint: Path, tmp_path: Path) -> None:

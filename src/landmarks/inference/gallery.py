@@ -140,6 +140,11 @@ class Known:
     retrieval index over the training photos and the gallery's photos (gallery labels after the classes)."""
 
     def __init__(self, ckpt: Checkpoint, gallery: Gallery) -> None:
+        if len(gallery) and ckpt.index is None:
+            raise GalleryError(
+                "this model has no retrieval index of its training photos (an older checkpoint), so its answers "
+                "cannot be weighed against a gallery's; retrain it with `landmarks train` to use a gallery"
+            )
         self.gallery = gallery
         self.trained = len(ckpt.classes)
         self.landmarks: list[Landmark] = [*ckpt.landmarks, *gallery.landmarks]
