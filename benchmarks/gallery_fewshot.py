@@ -102,6 +102,7 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=REPO / "runs" / "bench-cache", help="the benchmark's own cache")
     p.add_argument("--feature-views", type=int, default=None, help="override the recipe's feature views")
     p.add_argument("--checkpoint", type=Path, default=None, help="a model already trained on the 30 classes")
+    p.add_argument("--out", type=Path, default=None, help="keep the trained model here (default: temporary)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
 
@@ -114,7 +115,8 @@ def main() -> None:
             view = known_view(args.data, known, Path(tmp) / "known")
             fit_dir, _ = negative_halves(EVERYDAY, Path(tmp) / "negatives-fit", seed=0)
             overrides = {"feature_views": args.feature_views} if args.feature_views else {}
-            config = TrainConfig(data=view, out=Path(tmp) / "run", cache=args.cache, negatives=[fit_dir], **overrides)
+            out = args.out or Path(tmp) / "run"
+            config = TrainConfig(data=view, out=out, cache=args.cache, negatives=[fit_dir], **overrides)
             checkpoint = fit(config).best
         predictor = Predictor.load(checkpoint, gallery=Path(tmp) / "none.gallery.npz")
         assert predictor.classes == known, "the checkpoint must be trained on the 30 known classes"
