@@ -7,9 +7,12 @@ embeddings the retrieval index holds (the same backbone features as the training
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +27,23 @@ from landmarks.retrieval.index import EmbeddingIndex
 
 GALLERY_LOCK = threading.Lock()
 """Serialises changes to galleries within one process (the server's admin endpoint, tests)."""
+
+
+@contextlib.contextmanager
+def changing(gallery_path: Path) -> Iterator[None]:
+    """Hold the gallery for a read-change-write: a thread lock, and an advisory `flock` on the folder it lives
+    in, so `gallery add` and a server's admin endpoint never overwrite each other's addition. Nothing is
+    written for the lock, and the kernel drops it when a process dies."""
+    folder = Path(gallery_path).absolute().parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with GALLERY_LOCK:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            with contextlib.suppress(OSError):  # a file system without flock: the thread lock still holds
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
 
 def model_fingerprint(ckpt: Checkpoint) -> dict[str, Any]:
@@ -98,12 +118,13 @@ def add_landmark(
 
     Returns the new gallery and the photos skipped as unreadable; GalleryError, with the file unchanged,
     when nothing readable is left or the addition breaks a rule (name or photo already there)."""
-    with GALLERY_LOCK:
+    open_gallery(gallery_path, model.fingerprint)  # a foreign or damaged file fails before the photos are embedded
+    embeddings, records, problems = embed_photos(model, photos)
+    if not records:
+        detail = "; ".join(problems) if problems else "no photos given"
+        raise GalleryError(f"no readable photo of {landmark.name!r}: {detail}")
+    with changing(gallery_path):  # read again under the lock: another process may have added meanwhile
         gallery = open_gallery(gallery_path, model.fingerprint)
-        embeddings, records, problems = embed_photos(model, photos)
-        if not records:
-            detail = "; ".join(problems) if problems else "no photos given"
-            raise GalleryError(f"no readable photo of {landmark.name!r}: {detail}")
         grown = gallery.add(landmark, embeddings, records, reserved=reserved_names(model.checkpoint))
         grown.save(gallery_path)
         return grown, problems
@@ -113,21 +134,24 @@ def add_many(
     model: Embedder, gallery_path: Path, items: Sequence[tuple[Landmark, Sequence[Path]]]
 ) -> tuple[Gallery, list[str]]:
     """Several landmarks at once (`gallery import`): all are validated before the file is written once."""
-    with GALLERY_LOCK:
+    open_gallery(gallery_path, model.fingerprint)
+    embedded, skipped = [], []
+    for landmark, paths in items:
+        embeddings, records, problems = embed_photos(model, [(str(p), read_photo(p)) for p in paths])
+        if not records:
+            raise GalleryError(f"no readable photo of {landmark.name!r}: {'; '.join(problems) or 'none given'}")
+        embedded.append((landmark, embeddings, records))
+        skipped += problems
+    with changing(gallery_path):
         gallery = open_gallery(gallery_path, model.fingerprint)
-        skipped: list[str] = []
-        for landmark, paths in items:
-            embeddings, records, problems = embed_photos(model, [(str(p), read_photo(p)) for p in paths])
-            if not records:
-                raise GalleryError(f"no readable photo of {landmark.name!r}: {'; '.join(problems) or 'none given'}")
+        for landmark, embeddings, records in embedded:
             gallery = gallery.add(landmark, embeddings, records, reserved=reserved_names(model.checkpoint))
-            skipped += problems
         gallery.save(gallery_path)
         return gallery, skipped
 
 
 def remove_landmark(fingerprint: dict[str, Any], gallery_path: Path, name: str) -> Gallery:
-    with GALLERY_LOCK:
+    with changing(gallery_path):
         if not Path(gallery_path).exists():
             raise GalleryError(f"there is no gallery at {gallery_path}")
         smaller = open_gallery(gallery_path, fingerprint).remove(name)
