@@ -43,8 +43,25 @@ def test_gallery_neighbours_win_over_a_sure_classifier_and_trained_photos_keep_t
     assert (found.unknown(rule) == (found.confidence < rule.threshold)).all()
 
 
-def test_boost_zero_keeps_the_fixed_vote_weight() -> None:
+def test_boost_zero_sends_nothing_to_the_gallery() -> None:
     rule, index, centres = setting()
     probs = np.array([[0.95, 0.05]])
     found = decide_with_gallery(rule, probs, centres[[2]], index, 1, boost=0.0)
-    assert found.probs[0].argmax() == 0  # 0.6 x 0.95 beats 0.4 x the vote: why the boost exists
+    assert found.probs[0].argmax() == 0  # the share given to the gallery is boost x its prototype mass
+
+
+def test_prototypes_are_centred_class_means_whatever_the_block_size(monkeypatch) -> None:
+    from landmarks.retrieval import combined
+    from landmarks.retrieval.index import normalise
+
+    _, index, _ = setting()
+    emb = index.embeddings.astype(np.float32)
+    centre = emb[index.labels < 2].mean(axis=0)
+    expected = normalise(np.stack([normalise(emb[index.labels == c] - centre).sum(0) for c in range(3)]))
+    for block in (3, 65_536):
+        monkeypatch.setattr(combined, "BLOCK_ROWS", block)
+        protos = combined.Prototypes.of(index, 3, trained=2)
+        np.testing.assert_allclose(protos.centre, centre, atol=1e-5)
+        np.testing.assert_allclose(protos.index.embeddings.astype(np.float32), expected, atol=2e-3)
+    sims, classes = protos.nearest(emb[[8]], m=3)
+    assert classes[0, 0] == 2 and sims[0, 0] > 0.9

@@ -22,6 +22,7 @@ import torch
 from landmarks.catalog import Landmark
 from landmarks.engine.checkpoint import Checkpoint
 from landmarks.errors import GalleryError, LandmarksError
+from landmarks.retrieval.combined import Prototypes
 from landmarks.retrieval.gallery import Gallery, GalleryPhoto, open_gallery
 from landmarks.retrieval.index import EmbeddingIndex
 
@@ -177,6 +178,9 @@ class Known:
         if len(parts) == 2 and parts[0].dim != parts[1].dim:
             raise GalleryError(f"the gallery's embeddings ({parts[1].dim}-d) do not fit the model's ({parts[0].dim}-d)")
         self.index = parts[0] if len(parts) == 1 else EmbeddingIndex.concat(parts) if parts else None
+        self.prototypes = (
+            Prototypes.of(self.index, len(self.classes), self.trained) if len(gallery) and self.index else None
+        )
 
     @property
     def gallery_classes(self) -> int:

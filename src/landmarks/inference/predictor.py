@@ -269,7 +269,7 @@ class Predictor:
         known = known or self.known
         probs, embeddings = self._outputs(batch)
         return decide_with_gallery(
-            self.rule, probs, embeddings, known.index, known.gallery_classes, shown=NEIGHBOURS_SHOWN
+            self.rule, probs, embeddings, known.index, known.gallery_classes, known.prototypes, shown=NEIGHBOURS_SHOWN
         )
 
     @torch.inference_mode()

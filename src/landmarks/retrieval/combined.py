@@ -1,25 +1,70 @@
 """One answer from the model's classes and a gallery's landmarks together: one score, one "unknown".
 
-Why this shape: a gallery landmark has no classifier output, so its only evidence is the vote of the
-nearest photos in the one index that holds the training photos and the gallery's. The probability
-vector grows by the gallery's landmarks (classifier mass 0) and the decision rule's kNN vote carries
-them. With a few photos per landmark the rule's fixed vote weight would let the classifier (sure of
-itself on anything) outvote a gallery photo that matches closely, so the vote's weight rises with the
-share of the vote that gallery photos carry: a photo whose nearest neighbours are training photos
-gets exactly the checkpoint's answer, one whose nearest neighbours are a gallery landmark's photos is
-answered by them. The confidence and the threshold are the checkpoint's, unchanged. numpy only.
+Why this shape: a gallery landmark has no classifier output, so its evidence is its photos' embeddings.
+The probability vector grows by the gallery's landmarks (classifier mass 0). Whether a photo shows
+one of them is decided by class prototypes (SimpleShot: the mean embedding of each class, after
+centring on the training photos' mean and re-normalising), compared for the model's classes and the
+gallery's alike: a softmax over the prototype similarities gives the share of the answer that goes
+to the gallery (raised by `boost`, since a prototype of five photos sits further from a new photo
+than one of seventy), and divides it among the gallery's landmarks. The rest is the checkpoint's own
+answer (`decide`: classifier and kNN vote), so a photo of a trained class keeps its answer. The
+confidence and the threshold are the checkpoint's, unchanged. numpy only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from landmarks.retrieval.decision import Decided, DecisionRule, decide
-from landmarks.retrieval.index import EmbeddingIndex
+from landmarks.retrieval.index import EmbeddingIndex, normalise
 
-GALLERY_BOOST = 1.0
-"""How fast the vote's weight rises with the gallery's share of it: weight = w + (1 - w) min(1, boost x share).
-Chosen on proxy44 val photos by `benchmarks/gallery_fewshot.py` (README)."""
+GALLERY_BOOST = 4.0
+"""Gallery share = min(1, boost x the prototypes' softmax mass on gallery landmarks).
+Chosen on proxy44 train/ photos by `benchmarks/gallery_fewshot.py` (README)."""
+GALLERY_TEMPERATURE = 0.05
+"""Softmax temperature over prototype cosine similarities (chosen with the boost)."""
+
+
+PROTOTYPES_COMPARED = 16
+"""The nearest class prototypes the softmax runs over (the rest weigh nothing at this temperature)."""
+BLOCK_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class Prototypes:
+    """The centre of the training photos' embeddings and one unit prototype per class, as an index (so a
+    gallery of many landmarks is searched approximately, like the photos)."""
+
+    centre: np.ndarray
+    index: EmbeddingIndex
+
+    @classmethod
+    def of(cls, index: EmbeddingIndex, num_classes: int, trained: int) -> Prototypes:
+        """Class means of the centred, re-normalised rows of `index`, a block of rows at a time."""
+        dim = index.dim
+        total, count = np.zeros(dim, np.float64), 0
+        for start in range(0, len(index), BLOCK_ROWS):
+            block = index.embeddings[start : start + BLOCK_ROWS].astype(np.float32)
+            mine = index.labels[start : start + BLOCK_ROWS] < trained
+            total += block[mine].sum(axis=0)
+            count += int(mine.sum())
+        centre = (total / max(count, 1)).astype(np.float32)
+        sums = np.zeros((num_classes, dim), np.float64)
+        for start in range(0, len(index), BLOCK_ROWS):
+            labels = index.labels[start : start + BLOCK_ROWS]
+            order = np.argsort(labels, kind="stable")
+            block = normalise(index.embeddings[start : start + BLOCK_ROWS][order].astype(np.float32) - centre)
+            first = np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])
+            sums[labels[order][first]] += np.add.reduceat(block, first, axis=0)
+        rows = EmbeddingIndex(normalise(sums), np.arange(num_classes), [str(c) for c in range(num_classes)])
+        return cls(centre, rows)
+
+    def nearest(self, embeddings: np.ndarray, m: int = PROTOTYPES_COMPARED) -> tuple[np.ndarray, np.ndarray]:
+        """[N, m] cosine of each centred photo embedding to its m nearest class prototypes, and those classes."""
+        found = self.index.search(normalise(normalise(embeddings) - self.centre), m)
+        return found.similarity, self.index.labels[np.maximum(found.index, 0)]
 
 
 def decide_with_gallery(
@@ -28,8 +73,10 @@ def decide_with_gallery(
     embeddings: np.ndarray | None,
     index: EmbeddingIndex | None,
     gallery_classes: int,
+    prototypes: Prototypes | None = None,
     *,
     boost: float = GALLERY_BOOST,
+    temperature: float = GALLERY_TEMPERATURE,
     shown: int = 3,
 ) -> Decided:
     """`decide` over [N, C] classifier probabilities and an index whose labels C..C+G-1 are the gallery's
@@ -40,11 +87,20 @@ def decide_with_gallery(
         raise ValueError("a gallery needs the photos' embeddings and the combined index")
     probs = np.asarray(probs, dtype=np.float64)
     trained = probs.shape[1]
-    probs = np.pad(probs, ((0, 0), (0, gallery_classes)))
+    total = trained + gallery_classes
+    prototypes = prototypes or Prototypes.of(index, total, trained)
     found = index.search(embeddings, max(rule.knn_k, rule.vote_k, shown))
     knn = found.similarity[:, min(rule.knn_k, found.similarity.shape[1]) - 1]
-    vote = index.vote(found, trained + gallery_classes, rule.vote_temperature, k=rule.vote_k)
-    share = vote[:, trained:].sum(axis=1, keepdims=True)
-    weight = rule.vote_weight + (1.0 - rule.vote_weight) * np.minimum(1.0, boost * share)
-    answer = (1.0 - weight) * probs + weight * vote
+    own = rule.answer(probs, index.vote(found, total, rule.vote_temperature, k=rule.vote_k)[:, :trained])
+    own = own / np.maximum(own.sum(axis=1, keepdims=True), 1e-12)  # the checkpoint's answer over its classes
+    sims, classes = prototypes.nearest(embeddings)
+    z = np.where(np.isfinite(sims), sims, -np.inf) / temperature
+    soft = np.exp(z - z.max(axis=1, keepdims=True))
+    soft /= soft.sum(axis=1, keepdims=True)
+    to_gallery = np.zeros((len(soft), gallery_classes), np.float64)
+    rows, cols = np.nonzero(classes >= trained)
+    np.add.at(to_gallery, (rows, classes[rows, cols] - trained), soft[rows, cols])
+    mass = to_gallery.sum(axis=1, keepdims=True)
+    share = np.minimum(1.0, boost * mass)
+    answer = np.concatenate([(1.0 - share) * own, share * to_gallery / np.maximum(mass, 1e-12)], axis=1)
     return Decided(answer, rule.confidence(answer.max(axis=1), knn), knn, found)
