@@ -33,8 +33,8 @@ from _common import EVERYDAY, NOT_LANDMARKS, PROXY44, REPO, negative_halves
 from ood_proxy44 import QUTB, known_view, photos, pick_unknown
 
 SHOTS = (1, 3, 5, 10)
-SETTINGS = [(t, b) for t in (0.02, 0.05, 0.1) for b in (1.0, 2.0, 4.0, 8.0, 16.0)]
-"""(prototype softmax temperature, gallery boost) pairs tried on train/ photos."""
+SHIFTS = (0.0, -1.0, -2.0, -3.0, -4.0, -6.0)
+"""Offsets of the fitted gate's intercept tried on train/ photos (more negative: fewer answers go to the gallery)."""
 MAX_TRAINED_LOSS = 0.005
 """A setting may cost the trained classes at most this much top-1 on their val photos."""
 
@@ -72,15 +72,39 @@ class Scorer:
             g = g.add(make_landmark(f"added {name}", 0.0, 0.0), emb, recs)
         return g
 
-    def answer(self, gallery: Any, probs: np.ndarray, embs: np.ndarray, setting: tuple[float, float]) -> Any:
+    def answer(self, gallery: Any, probs: np.ndarray, embs: np.ndarray, gate: Any = None) -> Any:
         from landmarks.inference.gallery import Known
-        from landmarks.retrieval.combined import decide_with_gallery
+        from landmarks.retrieval.combined import GALLERY_GATE, decide_with_gallery
 
         known = Known(self.ckpt, gallery)
-        t, b = setting
         return decide_with_gallery(
-            self.rule, probs, embs, known.index, known.gallery_classes, known.prototypes, boost=b, temperature=t
+            self.rule, probs, embs, known.index, known.gallery_classes, known.prototypes, gate=gate or GALLERY_GATE
         )
+
+    def features(self, gallery: Any, probs: np.ndarray, embs: np.ndarray) -> np.ndarray:
+        from landmarks.inference.gallery import Known
+        from landmarks.retrieval.combined import evidence
+
+        known = Known(self.ckpt, gallery)
+        return evidence(self.rule, probs, embs, known.index, known.gallery_classes, known.prototypes).features()
+
+
+def fit_gate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Logistic regression (classes weighted equally, a little L2) of y on the gate features x."""
+    xt, yt = torch.from_numpy(x).double(), torch.from_numpy(y).double()
+    weight = torch.where(yt > 0, 0.5 / yt.mean(), 0.5 / (1 - yt.mean()))
+    w = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = (weight * torch.nn.functional.binary_cross_entropy_with_logits(xt @ w, yt, reduction="none")).mean()
+        loss = loss + 1e-4 * (w[:2] ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach().numpy()
 
 
 def gallery_only(scorer: Scorer, gallery: Any, embs: np.ndarray) -> np.ndarray:
@@ -170,11 +194,11 @@ def main() -> None:
         is_added_test = np.array([c in held_out for c in t_class])
 
         scorer = Scorer(predictor, held_out)
-        base = scorer.answer(scorer.gallery({}), t_probs, t_embs, (1.0, 0.0))
+        base = scorer.answer(scorer.gallery({}), t_probs, t_embs)
         base_pred = base.probs.argmax(1)
         t_truth_known = np.array([known.index(c) if c in known else -1 for c in t_class])
         baseline = {"trained_top1": top1(base_pred, t_truth_known, ~is_added_test)}
-        base_val = scorer.answer(scorer.gallery({}), vk_probs, vk_embs, (1.0, 0.0)).probs.argmax(1)
+        base_val = scorer.answer(scorer.gallery({}), vk_probs, vk_embs).probs.argmax(1)
         baseline["val_trained_top1"] = top1(base_val, vk_truth, np.ones(len(vk_truth), bool))
         print(json.dumps({"no_gallery": baseline}), flush=True)
 
@@ -182,39 +206,55 @@ def main() -> None:
         def shots_of(n: int, classes_: list[str]) -> dict[str, np.ndarray]:
             return {c: np.stack([emb_of[f] for f in order[c][:n]]) for c in classes_}
 
-        tuning = {}
+        tuning_sets = {}
+        xs, ys = [], []
         for n in SHOTS:
             gallery = scorer.gallery(shots_of(n, held_out))
             rest = [f for c in held_out for f in order[c][n:]]
             r_truth = np.array([n_known + held_out.index(f.parent.name) for f in rest])
             r_probs = np.stack([prob_of[f] for f in rest])
             r_embs = np.stack([emb_of[f] for f in rest])
-            for setting in SETTINGS:
-                added = scorer.answer(gallery, r_probs, r_embs, setting).probs.argmax(1)
-                trained = scorer.answer(gallery, vk_probs, vk_embs, setting).probs.argmax(1)
-                tuning[(n, setting)] = {
-                    "val_added_top1": top1(added, r_truth, np.ones(len(rest), bool)),
+            tuning_sets[n] = (gallery, r_probs, r_embs, r_truth)
+            xs += [scorer.features(gallery, r_probs, r_embs), scorer.features(gallery, vk_probs, vk_embs)]
+            ys += [np.ones(len(rest)), np.zeros(len(vk_probs))]
+        fitted = fit_gate(np.concatenate(xs), np.concatenate(ys))
+        tuning = {}
+        for shift in SHIFTS:
+            gate = tuple(float(v) for v in fitted + np.array([0.0, 0.0, shift]))
+            for n, (gallery, r_probs, r_embs, r_truth) in tuning_sets.items():
+                added = scorer.answer(gallery, r_probs, r_embs, gate).probs.argmax(1)
+                trained = scorer.answer(gallery, vk_probs, vk_embs, gate).probs.argmax(1)
+                tuning[(n, shift)] = {
+                    "val_added_top1": top1(added, r_truth, np.ones(len(r_truth), bool)),
                     "val_trained_top1": top1(trained, vk_truth, np.ones(len(vk_truth), bool)),
                 }
-        print(json.dumps({"tuning_on_train_photos": {f"{n}-shot {s_}": v for (n, s_), v in tuning.items()}}))
-        # The best mean top-1 on the added classes over the shot counts, on train/ photos, among the settings
+        print(
+            json.dumps(
+                {
+                    "fitted_gate": fitted.round(3).tolist(),
+                    "tuning_on_train_photos": {f"{n}-shot shift {s_}": v for (n, s_), v in tuning.items()},
+                }
+            )
+        )
+        # The best mean top-1 on the added classes over the shot counts, on train/ photos, among the shifts
         # that cost the trained classes' val photos at most MAX_TRAINED_LOSS at any shot count.
         floor = baseline["val_trained_top1"] - MAX_TRAINED_LOSS
-        allowed = [st for st in SETTINGS if all(tuning[(n, st)]["val_trained_top1"] >= floor for n in SHOTS)]
-        chosen = max(allowed or SETTINGS, key=lambda st: np.mean([tuning[(n, st)]["val_added_top1"] for n in SHOTS]))
-        print(json.dumps({"chosen_temperature_boost": chosen}), flush=True)
+        allowed = [sh for sh in SHIFTS if all(tuning[(n, sh)]["val_trained_top1"] >= floor for n in SHOTS)]
+        best = max(allowed or SHIFTS[-1:], key=lambda sh: np.mean([tuning[(n, sh)]["val_added_top1"] for n in SHOTS]))
+        chosen = tuple(round(float(v), 3) for v in fitted + np.array([0.0, 0.0, best]))
+        print(json.dumps({"chosen_gate": chosen}), flush=True)
 
         # 2. Test: all 44 classes, each shot count, the chosen boost (and the boost 0 ablation).
         t_truth = np.array([known.index(c) if c in known else n_known + held_out.index(c) for c in t_class])
         results = []
         for n in SHOTS:
             gallery = scorer.gallery(shots_of(n, held_out))
-            for setting in (chosen,):
-                boost = setting
-                pred = scorer.answer(gallery, t_probs, t_embs, setting).probs.argmax(1)
+            for gate in (chosen,):
+                boost = gate
+                pred = scorer.answer(gallery, t_probs, t_embs, gate).probs.argmax(1)
                 trained = top1(pred, t_truth, ~is_added_test)
                 results.append({
-                    "shots": n, "boost": boost,
+                    "shots": n, "gate": boost,
                     "added_top1": top1(pred, t_truth, is_added_test),
                     "trained_top1": trained,
                     "trained_change_points": round(100 * (trained - baseline["trained_top1"]), 2),

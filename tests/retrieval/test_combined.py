@@ -43,11 +43,11 @@ def test_gallery_neighbours_win_over_a_sure_classifier_and_trained_photos_keep_t
     assert (found.unknown(rule) == (found.confidence < rule.threshold)).all()
 
 
-def test_boost_zero_sends_nothing_to_the_gallery() -> None:
+def test_a_closed_gate_sends_nothing_to_the_gallery() -> None:
     rule, index, centres = setting()
     probs = np.array([[0.95, 0.05]])
-    found = decide_with_gallery(rule, probs, centres[[2]], index, 1, boost=0.0)
-    assert found.probs[0].argmax() == 0  # the share given to the gallery is boost x its prototype mass
+    found = decide_with_gallery(rule, probs, centres[[2]], index, 1, gate=(0.0, 0.0, -50.0))
+    assert found.probs[0].argmax() == 0 and found.probs[0, 2] < 1e-9
 
 
 def test_prototypes_are_centred_class_means_whatever_the_block_size(monkeypatch) -> None:

@@ -1,13 +1,13 @@
 """One answer from the model's classes and a gallery's landmarks together: one score, one "unknown".
 
 Why this shape: a gallery landmark has no classifier output, so its evidence is its photos' embeddings.
-The probability vector grows by the gallery's landmarks (classifier mass 0). Whether a photo shows
-one of them is decided by class prototypes (SimpleShot: the mean embedding of each class, after
-centring on the training photos' mean and re-normalising), compared for the model's classes and the
-gallery's alike: a softmax over the prototype similarities gives the share of the answer that goes
-to the gallery (raised by `boost`, since a prototype of five photos sits further from a new photo
-than one of seventy), and divides it among the gallery's landmarks. The rest is the checkpoint's own
-answer (`decide`: classifier and kNN vote), so a photo of a trained class keeps its answer. The
+The probability vector grows by the gallery's landmarks (classifier mass 0). Class prototypes
+(SimpleShot: each class's mean embedding, after centring on the training photos' mean and
+re-normalising) are compared for the model's classes and the gallery's alike. The gallery's share of
+the answer is a logistic gate over how much closer the best gallery prototype is than the best
+trained one, and how unsure the model's own answer is; a softmax over the gallery prototypes divides
+that share among the gallery's landmarks. The rest is the checkpoint's own answer (`decide`:
+classifier and kNN vote), so a photo of a trained class the model is sure of keeps its answer. The
 confidence and the threshold are the checkpoint's, unchanged. numpy only.
 """
 
@@ -18,13 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from landmarks.retrieval.decision import Decided, DecisionRule, decide
-from landmarks.retrieval.index import EmbeddingIndex, normalise
+from landmarks.retrieval.index import EmbeddingIndex, Neighbours, normalise
 
-GALLERY_BOOST = 4.0
-"""Gallery share = min(1, boost x the prototypes' softmax mass on gallery landmarks).
-Chosen on proxy44 train/ photos by `benchmarks/gallery_fewshot.py` (README)."""
+GALLERY_GATE = (10.348, -0.448, -1.307)
+"""The gallery's share of the answer: sigmoid(w . [s_gallery - s_trained, logit(p_model), 1]), where s are
+the best prototype similarities of either side and p_model the checkpoint's own top probability (a
+photo the model is unsure of, close to a gallery landmark, goes to the gallery). Fitted on proxy44
+train/ photos by `benchmarks/gallery_fewshot.py` (README)."""
 GALLERY_TEMPERATURE = 0.05
-"""Softmax temperature over prototype cosine similarities (chosen with the boost)."""
+"""Softmax temperature over prototype cosine similarities, dividing the share among gallery landmarks."""
 
 
 PROTOTYPES_COMPARED = 16
@@ -67,6 +69,53 @@ class Prototypes:
         return found.similarity, self.index.labels[np.maximum(found.index, 0)]
 
 
+def gate_features(sims: np.ndarray, classes: np.ndarray, trained: int, own: np.ndarray) -> np.ndarray:
+    """[N, 3]: best gallery prototype similarity minus best trained one, logit of the model's top
+    probability, 1 (a side absent from the nearest prototypes counts as similarity -1)."""
+    gallery = classes >= trained
+    s_g = np.where(gallery, sims, -1.0).max(axis=1)
+    s_t = np.where(~gallery, sims, -1.0).max(axis=1)
+    p = np.clip(own.max(axis=1), 1e-6, 1 - 1e-6)
+    return np.stack([s_g - s_t, np.log(p) - np.log1p(-p), np.ones_like(p)], axis=1)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the combined answer is made of, for a batch."""
+
+    found: Neighbours
+    knn: np.ndarray
+    own: np.ndarray
+    """[N, C] the checkpoint's own answer over its classes (`decide`'s), summing to 1."""
+    sims: np.ndarray
+    classes: np.ndarray
+    """[N, m] the nearest class prototypes (similarity, class), model's and gallery's alike."""
+
+    def features(self) -> np.ndarray:
+        return gate_features(self.sims, self.classes, self.own.shape[1], self.own)
+
+
+def evidence(
+    rule: DecisionRule,
+    probs: np.ndarray,
+    embeddings: np.ndarray,
+    index: EmbeddingIndex,
+    gallery_classes: int,
+    prototypes: Prototypes | None = None,
+    shown: int = 3,
+) -> Evidence:
+    probs = np.asarray(probs, dtype=np.float64)
+    trained = probs.shape[1]
+    total = trained + gallery_classes
+    prototypes = prototypes or Prototypes.of(index, total, trained)
+    found = index.search(embeddings, max(rule.knn_k, rule.vote_k, shown))
+    knn = found.similarity[:, min(rule.knn_k, found.similarity.shape[1]) - 1]
+    own = rule.answer(probs, index.vote(found, total, rule.vote_temperature, k=rule.vote_k)[:, :trained])
+    own = own / np.maximum(own.sum(axis=1, keepdims=True), 1e-12)
+    sims, classes = prototypes.nearest(embeddings)
+    return Evidence(found, knn, own, sims, classes)
+
+
 def decide_with_gallery(
     rule: DecisionRule,
     probs: np.ndarray,
@@ -75,7 +124,7 @@ def decide_with_gallery(
     gallery_classes: int,
     prototypes: Prototypes | None = None,
     *,
-    boost: float = GALLERY_BOOST,
+    gate: tuple[float, float, float] = GALLERY_GATE,
     temperature: float = GALLERY_TEMPERATURE,
     shown: int = 3,
 ) -> Decided:
@@ -85,22 +134,14 @@ def decide_with_gallery(
         return decide(rule, probs, embeddings, index, shown=shown)
     if index is None or embeddings is None:
         raise ValueError("a gallery needs the photos' embeddings and the combined index")
-    probs = np.asarray(probs, dtype=np.float64)
-    trained = probs.shape[1]
-    total = trained + gallery_classes
-    prototypes = prototypes or Prototypes.of(index, total, trained)
-    found = index.search(embeddings, max(rule.knn_k, rule.vote_k, shown))
-    knn = found.similarity[:, min(rule.knn_k, found.similarity.shape[1]) - 1]
-    own = rule.answer(probs, index.vote(found, total, rule.vote_temperature, k=rule.vote_k)[:, :trained])
-    own = own / np.maximum(own.sum(axis=1, keepdims=True), 1e-12)  # the checkpoint's answer over its classes
-    sims, classes = prototypes.nearest(embeddings)
-    z = np.where(np.isfinite(sims), sims, -np.inf) / temperature
+    ev = evidence(rule, probs, embeddings, index, gallery_classes, prototypes, shown)
+    trained = ev.own.shape[1]
+    z = np.where(np.isfinite(ev.sims), ev.sims, -np.inf) / temperature
     soft = np.exp(z - z.max(axis=1, keepdims=True))
-    soft /= soft.sum(axis=1, keepdims=True)
     to_gallery = np.zeros((len(soft), gallery_classes), np.float64)
-    rows, cols = np.nonzero(classes >= trained)
-    np.add.at(to_gallery, (rows, classes[rows, cols] - trained), soft[rows, cols])
-    mass = to_gallery.sum(axis=1, keepdims=True)
-    share = np.minimum(1.0, boost * mass)
-    answer = np.concatenate([(1.0 - share) * own, share * to_gallery / np.maximum(mass, 1e-12)], axis=1)
-    return Decided(answer, rule.confidence(answer.max(axis=1), knn), knn, found)
+    rows, cols = np.nonzero(ev.classes >= trained)
+    np.add.at(to_gallery, (rows, ev.classes[rows, cols] - trained), soft[rows, cols])
+    to_gallery /= np.maximum(to_gallery.sum(axis=1, keepdims=True), 1e-300)
+    share = 1.0 / (1.0 + np.exp(-(ev.features() @ np.asarray(gate, dtype=np.float64))))[:, None]
+    answer = np.concatenate([(1.0 - share) * ev.own, share * to_gallery], axis=1)
+    return Decided(answer, rule.confidence(answer.max(axis=1), ev.knn), ev.knn, ev.found)
