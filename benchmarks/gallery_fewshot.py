@@ -7,9 +7,9 @@ photos (seeded), and all 44 classes' test photos are answered from the model and
 (`retrieval/combined.py`, what `Predictor` does). Prints top-1 on the added classes, the trained ones
 and overall, against the model without a gallery.
 
-The gallery boost is chosen on train/ photos only: the held-out classes' train photos that are not
-shots, and the trained classes' photos the model did not train on (its val split). Test photos never
-choose anything. "Unknown": half the held-out units (seeded) are added from 5 photos, the other half
+The gate that gives an answer to the gallery (`GALLERY_GATE`) is fitted, and its offset chosen, on
+train/ photos only: the held-out classes' train photos that are not shots, and the trained classes'
+photos the model did not train on (its val split). Test photos never choose anything. "Unknown": half the held-out units (seeded) are added from 5 photos, the other half
 stay unknown; AUROC of the fused confidence, known (trained + added) vs unknown test photos plus
 ../shared/data/not_landmarks, against the same unknown photos without a gallery.
 
@@ -244,7 +244,7 @@ def main() -> None:
         chosen = tuple(round(float(v), 3) for v in fitted + np.array([0.0, 0.0, best]))
         print(json.dumps({"chosen_gate": chosen}), flush=True)
 
-        # 2. Test: all 44 classes, each shot count, the chosen boost (and the boost 0 ablation).
+        # 2. Test: all 44 classes, each shot count, the chosen gate.
         t_truth = np.array([known.index(c) if c in known else n_known + held_out.index(c) for c in t_class])
         results = []
         for n in SHOTS:
@@ -302,7 +302,7 @@ def main() -> None:
             "n_unknown_photos": int(out_mask.sum()) + len(not_lm),
         }
         print(json.dumps({"unknown_protocol_5_shot": unknown_fig}), flush=True)
-        print(json.dumps({"benchmark": "gallery_fewshot", "no_gallery": baseline, "chosen_boost": chosen,
+        print(json.dumps({"benchmark": "gallery_fewshot", "no_gallery": baseline, "chosen_gate": chosen,
                           "test": results, "unknown": unknown_fig}, indent=1))  # fmt: skip
 
 
