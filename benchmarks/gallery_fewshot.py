@@ -10,7 +10,8 @@ and overall, against the model without a gallery.
 The gate that gives an answer to the gallery (`GALLERY_GATE`) is fitted, and its offset chosen, on
 train/ photos only: the held-out classes' train photos that are not shots, and the trained classes'
 photos the model did not train on (its val split). Test photos never choose anything.
-"Unknown": half the held-out units (seeded) are added from 5 photos, the other half stay unknown; AUROC of the fused confidence, known (trained + added) vs unknown test photos plus
+"Unknown": half the held-out units (seeded) are added from 5 photos, the other half stay unknown;
+AUROC of the fused confidence, known (trained + added) vs unknown test photos plus
 ../shared/data/not_landmarks, against the same unknown photos without a gallery.
 
     nice -n 10 .venv/bin/python benchmarks/gallery_fewshot.py --cache runs/bench-cache --feature-views 3
