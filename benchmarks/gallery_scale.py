@@ -54,7 +54,7 @@ class Synthetic:
         variation = (rng.normal(size=(n, self.rank)).astype(np.float32) * self.spectrum) @ self.basis
         noise = rng.normal(size=(n, self.dim)).astype(np.float32) / np.sqrt(self.dim)
         x = self.a * self.mean + self.b * centres + self.c * variation + self.e * noise
-        return x / np.linalg.norm(x, axis=1, keepdims=True)
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
 def main() -> None:
@@ -69,7 +69,7 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=300)
     p.add_argument("--latency-queries", type=int, default=30, help="exact search timed one query at a time")
     p.add_argument("--k", type=int, default=10, help="neighbours asked for (the decision rule's vote_k)")
-    p.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 32])
+    p.add_argument("--nprobe", type=int, nargs="+", default=[32, 64, 128])
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
 

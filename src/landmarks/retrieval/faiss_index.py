@@ -19,7 +19,7 @@ FAISS_MIN_ROWS = 50_000
 """Below this many rows exact search is fast enough (README: the scale benchmark) and needs no training."""
 
 PCA_DIM = 256
-RERANK = 64
+RERANK = 256
 """Candidates from the approximate index that are scored exactly (per query)."""
 ADD_CHUNK = 65_536
 """Rows converted to float32 and added at a time (bounds the memory of building)."""
@@ -33,7 +33,7 @@ def cells_for(rows: int) -> int:
 class FaissBackend:
     """PCA + IVF over unit fp16 rows, exact re-ranking; `search` answers like the exact search."""
 
-    def __init__(self, embeddings: np.ndarray, *, nprobe: int = 32, seed: int = 0) -> None:
+    def __init__(self, embeddings: np.ndarray, *, nprobe: int = 64, seed: int = 0) -> None:
         import faiss
 
         rows, dim = embeddings.shape

@@ -108,6 +108,7 @@ class EmbeddingIndex:
         """Exact cosine search of unit queries [Q, D]: one matrix product, or one per block of rows for an
         index whose float32 copy would be large (`EXACT_COPY_BYTES`)."""
         k = max(1, min(k, len(self)))
+        q = np.asarray(q, dtype=np.float32)  # a float64 query would upcast every row
         if self.embeddings.size * 4 <= EXACT_COPY_BYTES:
             if self._search_matrix is None:
                 self._search_matrix = self.embeddings.astype(np.float32)
