@@ -33,7 +33,7 @@ def cells_for(rows: int) -> int:
 class FaissBackend:
     """PCA + IVF over unit fp16 rows, exact re-ranking; `search` answers like the exact search."""
 
-    def __init__(self, embeddings: np.ndarray, *, nprobe: int = 64, seed: int = 0) -> None:
+    def __init__(self, embeddings: np.ndarray, *, nprobe: int = 128, seed: int = 0) -> None:
         import faiss
 
         rows, dim = embeddings.shape
