@@ -59,6 +59,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("LANDMARKS_CACHE", str(cache))
     monkeypatch.delenv("LANDMARKS_CHECKPOINT", raising=False)
     monkeypatch.delenv("LANDMARKS_DATA", raising=False)
+    monkeypatch.delenv("LANDMARKS_GALLERY", raising=False)
     return cache
 
 

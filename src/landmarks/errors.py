@@ -47,3 +47,8 @@ class LibraryError(LandmarksError):
 
 class ExportError(LandmarksError):
     """An ONNX export that is missing, truncated, foreign, or made from another checkpoint; or no onnxruntime."""
+
+
+class GalleryError(LandmarksError):
+    """A gallery of user-added landmarks that cannot be used or changed: damaged, foreign, made by another
+    model, or an addition that would break it (no readable photo, a name or photo already there)."""

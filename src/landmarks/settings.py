@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     """A local `train/ test/` photo folder to use instead of downloading the official dataset."""
     checkpoint: Path | None = None
     """The checkpoint `predict`, `geotag` and `serve` use when none is given."""
+    gallery: Path | None = None
+    """The gallery of user-added landmarks; default: beside the checkpoint (`best.gallery.npz`)."""
     num_threads: int | None = None
     """Intra-op threads of torch and of ONNX Runtime; default: their own choice (all cores)."""
 

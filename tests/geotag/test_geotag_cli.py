@@ -33,8 +33,10 @@ def fake_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, obj
     (tmp_path / "m.pt").write_bytes(b"a model")
     monkeypatch.setenv("LANDMARKS_CHECKPOINT", str(tmp_path / "m.pt"))
 
-    def load(checkpoint: object = None, device: object = None, backend: str = "auto") -> FakePredictor:
-        seen["checkpoint"], seen["backend"] = checkpoint, backend
+    def load(
+        checkpoint: object = None, device: object = None, backend: str = "auto", gallery: object = None
+    ) -> FakePredictor:
+        seen["checkpoint"], seen["backend"], seen["gallery"] = checkpoint, backend, gallery
         return FakePredictor({"eiffel.jpg": (EIFFEL, 0.9), "rio.jpg": (CHRIST, 0.4)}, threshold=0.5)
 
     monkeypatch.setattr(predictor_module.Predictor, "load", staticmethod(load))
@@ -144,6 +146,33 @@ def test_real_model_end_to_end(
         assert got is not None
         assert got[0] == pytest.approx(expected.latitude, abs=1e-5)
         assert got[1] == pytest.approx(expected.longitude, abs=1e-5)
+
+
+def test_a_gallery_landmark_geotags_with_its_own_coordinates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tiny_checkpoint: Path
+) -> None:
+    """A landmark added with `landmarks gallery add` (no retraining) puts its own place into photos."""
+    from helpers import synthetic_photo
+
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    for i in range(5):
+        synthetic_photo(6, 70_000 + i, (80, 64)).save(shots / f"s{i}.jpg")
+    gallery = tmp_path / "mine.gallery.npz"
+    args = ["--checkpoint", tiny_checkpoint, "--gallery", gallery]
+    code, _, err = _run(monkeypatch, capsys, "gallery", "add", shots, "--name", "Old Chapel", "--lat", "52.3986",
+                        "--lon", "0.2627", "--radius-km", "0.3", *args)  # fmt: skip
+    assert code == 0, err
+    folder = tmp_path / "trip"
+    folder.mkdir()
+    synthetic_photo(6, 80_000, (80, 64)).save(folder / "chapel.jpg", quality=92)
+    report = tmp_path / "report.csv"
+    code, _, err = _run(monkeypatch, capsys, "geotag", folder, *args, "--min-confidence", "0", "--report", report)
+    assert code == 0, err
+    row = next(csv.DictReader(report.open()))
+    assert row["action"] == "written" and row["landmark"] == "Old Chapel"
+    got = location_of(folder / "chapel.jpg")
+    assert got is not None and got[0] == pytest.approx(52.3986, abs=1e-5) and got[1] == pytest.approx(0.2627, abs=1e-5)
 
 
 def test_undo_exits_1_naming_lines_it_would_not_restore(

@@ -46,4 +46,5 @@ def test_the_api_catalog_entry_is_the_landmark_record_plus_its_index() -> None:
 
     entry = LandmarkOut(**EIFFEL.to_dict(), class_index=3)
     body = CatalogResponse(count=1, landmarks=[entry]).model_dump(mode="json")
-    assert set(body["landmarks"][0]) == (JSON_FIELDS - {"rank", "probability"})
+    assert set(body["landmarks"][0]) == (JSON_FIELDS - {"rank", "probability"}) | {"source"}
+    assert body["landmarks"][0]["source"] == "model"  # gallery landmarks say "gallery"

@@ -110,8 +110,12 @@ def test_serve_command_builds_the_app_from_options(
     fake.backend = SimpleNamespace(name="onnx fp32", path="model.onnx")  # type: ignore[attr-defined]
     loaded: list[object] = []
     ran: dict = {}
+    fake.gallery = []  # type: ignore[attr-defined]
+    fake.gallery_path = "model.gallery.npz"  # type: ignore[attr-defined]
 
-    def load(cls: type, ckpt: object, backend: str = "auto", threads: int | None = None) -> FakePredictor:
+    def load(
+        cls: type, ckpt: object, backend: str = "auto", threads: int | None = None, gallery: object = None
+    ) -> FakePredictor:
         loaded.append((ckpt, backend, threads))
         return fake
 

@@ -15,6 +15,7 @@ from landmarks import __version__
 from landmarks.cli import batch as batch_cli
 from landmarks.cli import data as data_cli
 from landmarks.cli import export as export_cli
+from landmarks.cli import gallery as gallery_cli
 from landmarks.cli import geotag as geotag_cli
 from landmarks.cli import library as library_cli
 from landmarks.cli import predict as predict_cli
@@ -52,6 +53,7 @@ def _root(
 
 app.add_typer(data_cli.app, name="data")
 app.add_typer(library_cli.app, name="library")
+app.add_typer(gallery_cli.app, name="gallery")
 quickstart_cli.register(app)
 train_cli.register(app)
 predict_cli.register(app)

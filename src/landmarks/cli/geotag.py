@@ -75,6 +75,10 @@ def geotag(
         Path | None,
         typer.Option(help="Model file (default: $LANDMARKS_CHECKPOINT, else the last trained)."),
     ] = None,
+    gallery: Annotated[
+        Path | None,
+        typer.Option(help="Gallery of added landmarks (env LANDMARKS_GALLERY; default: beside the checkpoint)."),
+    ] = None,
     min_confidence: Annotated[
         float | None,
         typer.Option(
@@ -178,7 +182,7 @@ def geotag(
                 folder=Path(photos[0]), db=db, checkpoint=checkpoint, device=device, plan_only=plan,
                 plan_csv=plan_csv, min_confidence=min_confidence, write=write, sidecar_name=sidecar_name,
                 recursive=recursive, overwrite_gps=overwrite_gps, report=report, geojson=geojson,
-                batch_size=batch_size, wait=wait, tags=tags, backend=backend.value,
+                batch_size=batch_size, wait=wait, tags=tags, backend=backend.value, gallery=gallery,
                 estimate=EstimateOptions(window * 60, speed_kmh, max_radius_km, any_camera=any_camera)
                 if estimate_nearby
                 else None,
@@ -206,7 +210,7 @@ def geotag(
         check_writable(geojson)
     from landmarks.inference.predictor import Predictor  # the model: only once the inputs are known good
 
-    predictor = Predictor.load(checkpoint, device=device, backend=backend.value)
+    predictor = Predictor.load(checkpoint, device=device, backend=backend.value, gallery=gallery)
     options = GeotagOptions(
         write=write,
         sidecar_name=sidecar_name,

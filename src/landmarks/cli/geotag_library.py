@@ -49,6 +49,7 @@ class LibraryRun:
     wait: float = 30.0
     tags: bool | None = None
     backend: str = "auto"
+    gallery: Path | None = None
     estimate: EstimateOptions | None = None
     """Also plan estimates for the photos around located ones (`--estimate-nearby`)."""
     estimate_report: Path | None = None
@@ -83,9 +84,12 @@ def run_library(run: LibraryRun) -> None:
     from landmarks.inference.resolve import resolve_checkpoint
     from landmarks.library.db import open_library
     from landmarks.library.records import proposals, set_proposal_status
+    from landmarks.retrieval.gallery import default_gallery_path, gallery_id_of
 
     checkpoint = resolve_checkpoint(run.checkpoint)
     model_id = model_id_of(checkpoint)
+    gallery_path = default_gallery_path(checkpoint, run.gallery)
+    gallery_id = gallery_id_of(gallery_path)
     report = None if run.plan_only else (run.report or _default_report())
     if report is not None:
         check_report_path(report)
@@ -96,13 +100,21 @@ def run_library(run: LibraryRun) -> None:
     def load() -> Any:
         from landmarks.inference.predictor import Predictor  # torch: only when something needs predicting
 
-        return Predictor.load(checkpoint, device=run.device, backend=run.backend)
+        return Predictor.load(checkpoint, device=run.device, backend=run.backend, gallery=gallery_path)
 
     options = PlanOptions(run.min_confidence, run.overwrite_gps, run.recursive, run.batch_size, scan_progress=True)
     with open_library(run.folder, run.db, lock_timeout=run.wait) as library:
         bar = _Bar("predict")
         try:
-            plan = plan_library(library, load, model_id=model_id, options=options, progress=bar, on_total=bar.total)
+            plan = plan_library(
+                library,
+                load,
+                model_id=model_id,
+                gallery_id=gallery_id,
+                options=options,
+                progress=bar,
+                on_total=bar.total,
+            )
         finally:
             bar.close()
         typer.echo(

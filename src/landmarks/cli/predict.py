@@ -60,6 +60,10 @@ def predict(
         Path | None,
         typer.Option(help="Model file (env LANDMARKS_CHECKPOINT; default: the last trained model)."),
     ] = None,
+    gallery: Annotated[
+        Path | None,
+        typer.Option(help="Gallery of added landmarks (env LANDMARKS_GALLERY; default: beside the checkpoint)."),
+    ] = None,
     k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="How many landmarks to list per photo.")] = 3,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON list on stdout: every input, a prediction or its error.")
@@ -99,7 +103,7 @@ def predict(
     if photos:
         from landmarks.inference.predictor import Predictor
 
-        predictor = Predictor.load(checkpoint, verify=verify, backend=backend.value)
+        predictor = Predictor.load(checkpoint, verify=verify, backend=backend.value, gallery=gallery)
         if predictor.fitted_without_negatives:
             typer.secho(
                 "note: this model's unknown decision was fitted without photos of no landmark (train --negatives)",

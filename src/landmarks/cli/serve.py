@@ -31,6 +31,16 @@ def serve(
         int | None,
         typer.Option(min=1, help="Inferences at once (env LANDMARKS_SERVE_MAX_CONCURRENCY; default: 2)."),
     ] = None,
+    gallery: Annotated[
+        Path | None, typer.Option(help="Gallery file (env LANDMARKS_GALLERY; default: beside the checkpoint).")
+    ] = None,
+    admin_token: Annotated[
+        str | None,
+        typer.Option(
+            help="Enable POST /api/v1/admin/landmarks (add a gallery landmark) for requests with "
+            "`Authorization: Bearer TOKEN` (env LANDMARKS_SERVE_ADMIN_TOKEN; default: no such endpoint)."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     backend: Annotated[BackendKind, typer.Option(case_sensitive=False, help=BACKEND_HELP)] = BackendKind.auto,
     library: Annotated[
@@ -76,7 +86,7 @@ def serve(
     from landmarks.serve.settings import ServeSettings
     from landmarks.settings import get_settings
 
-    overrides = {"host": host, "port": port, "max_concurrency": max_concurrency}
+    overrides = {"host": host, "port": port, "max_concurrency": max_concurrency, "admin_token": admin_token}
     try:  # options given on the command line win over LANDMARKS_SERVE_* variables
         settings = ServeSettings(**{key: value for key, value in overrides.items() if value is not None})
     except ValidationError as exc:
@@ -87,10 +97,14 @@ def serve(
     # Inferences run side by side (max_concurrency): each gets its share of the cores rather than all of
     # them, since threads of two inferences contending for the same cores spin and wait on each other.
     threads = get_settings().num_threads or max(1, (os.cpu_count() or 1) // settings.max_concurrency)
-    predictor = Predictor.load(checkpoint, backend=backend.value, threads=threads)
+    predictor = Predictor.load(checkpoint, backend=backend.value, threads=threads, gallery=gallery)
     base = f"http://{_url_host(settings.host)}:{settings.port}"
-    model = f"{len(predictor.classes)} landmarks from {predictor.backend.path} ({predictor.backend.name})"
-    typer.echo(f"landmarks: {model}; open {base}/", err=True)
+    model = (
+        f"{len(predictor.classes)} landmarks from {predictor.backend.path} ({predictor.backend.name}; "
+        f"{len(predictor.gallery)} from the gallery {predictor.gallery_path})"
+    )
+    admin = "; admin endpoint on" if settings.admin_token is not None else ""
+    typer.echo(f"landmarks: {model}; open {base}/{admin}", err=True)
     if review is not None:
         token = settings.token.get_secret_value() if settings.token is not None else None
         fragment = f"#token={token}" if token else ""

@@ -29,6 +29,7 @@ from torch.nn.utils.fusion import fuse_linear_bn_eval
 from landmarks import __version__
 from landmarks.atomic import atomic_write_bytes
 from landmarks.engine.checkpoint import Checkpoint, load_checkpoint
+from landmarks.engine.fingerprint import model_fingerprint
 from landmarks.errors import ExportError
 from landmarks.runtime_onnx.metadata import (
     INDEX_KEY,
@@ -127,6 +128,7 @@ def build_metadata(
         quantization=quantization,
         dataset=dict(ckpt.extra.get("dataset", {})),
         index_sha256=text_sha256(index) if index is not None else None,
+        embedding_fingerprint=model_fingerprint(ckpt),
     )
 
 

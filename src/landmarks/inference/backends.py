@@ -86,6 +86,10 @@ class Backend(Protocol):
         """One decoded RGB photo as the network's input (a tensor or an array)."""
         ...
 
+    def fingerprint(self) -> dict[str, Any]:
+        """The identity of the model's embeddings, which a gallery must match (engine/fingerprint.py)."""
+        ...
+
     def run(self, prepared: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities [N, C] and retrieval embeddings [N, D] (None without an index)."""
         ...

@@ -8,6 +8,7 @@ SHA-256 when it sits beside the export, the index's own digest), so no checkpoin
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -71,6 +72,15 @@ class OnnxBackend:
             width = self.session.output_shape("embedding")[-1]
             if isinstance(width, int) and width != self.record.index.dim:
                 raise ExportError(f"{self.path}: its embedding output and its retrieval index differ in width")
+
+    def fingerprint(self) -> dict[str, Any]:
+        found = self.session.metadata.embedding_fingerprint
+        if not found:
+            raise ExportError(
+                f"{self.path} predates galleries (no embedding fingerprint in it); export it again with "
+                f"`landmarks export --checkpoint CKPT`, or use --backend torch"
+            )
+        return dict(found)
 
     def prepare(self, image: Image.Image) -> np.ndarray:
         return preprocess(image, self.pre)

@@ -25,10 +25,14 @@ from landmarks.catalog import Landmark
 from landmarks.data.images import load_rgb
 from landmarks.errors import CheckpointError, LandmarksError
 from landmarks.inference.backends import Backend, open_backend
+from landmarks.inference.gallery import Known
+from landmarks.inference.gallery import add_landmark as add_to_gallery
 from landmarks.inference.resolve import resolve_checkpoint
 from landmarks.inference.types import Guess, Neighbour, Prediction
 from landmarks.inference.verify import GeometricVerifier
-from landmarks.retrieval.decision import DECISION_SCORES, Decided, DecisionRule, decide
+from landmarks.retrieval.combined import decide_with_gallery
+from landmarks.retrieval.decision import DECISION_SCORES, Decided, DecisionRule
+from landmarks.retrieval.gallery import Gallery, default_gallery_path, gallery_id_of, load_gallery
 
 ImageInput = Path | str | bytes | Image.Image
 
@@ -50,10 +54,15 @@ class Predictor:
         verify: bool = False,
         backend: str = "auto",
         threads: int | None = None,
+        gallery: Path | str | None = None,
     ) -> None:
         """`checkpoint`: a `.pt` checkpoint or an `.onnx` export. `backend`: auto, torch or onnx (backends.py).
-        `threads`: intra-op threads per inference (default: LANDMARKS_NUM_THREADS, else one per core)."""
+        `threads`: intra-op threads per inference (default: LANDMARKS_NUM_THREADS, else one per core).
+        `gallery`: the gallery file of user-added landmarks (default: beside the checkpoint; retrieval/gallery.py)."""
         self.checkpoint_path = Path(checkpoint)
+        self.gallery_path = default_gallery_path(self.checkpoint_path, gallery)
+        """The gallery of user-added landmarks answered from too (need not exist: then none)."""
+        self._known: Known | None = None
         self._score = score
         self._verifier: GeometricVerifier | None = GeometricVerifier() if verify else None
         self._device = device
@@ -71,15 +80,23 @@ class Predictor:
         verify: bool = False,
         backend: str = "auto",
         threads: int | None = None,
+        gallery: Path | str | None = None,
     ) -> Predictor:
-        """Resolve and load the checkpoint now (errors surface here, not at the first photo).
+        """Resolve and load the checkpoint and its gallery now (errors surface here, not at the first photo).
 
         `verify`: re-rank by geometric verification against the nearest training photos (OpenCV SIFT +
         RANSAC; the `verify` extra): slower, and off by default (README: what it gains and costs)."""
         predictor = cls(
-            resolve_checkpoint(checkpoint), device, score=score, verify=verify, backend=backend, threads=threads
+            resolve_checkpoint(checkpoint),
+            device,
+            score=score,
+            verify=verify,
+            backend=backend,
+            threads=threads,
+            gallery=gallery,
         )
         predictor._ensure_loaded()
+        _ = predictor.known  # a foreign or damaged gallery fails here
         rule = predictor.rule  # an unknown `score` name fails here, not at the first photo
         if rule.needs_index and predictor.checkpoint.index is None:
             raise CheckpointError(f"{predictor.checkpoint_path} has no retrieval index for the {rule.score!r} decision")
@@ -106,11 +123,58 @@ class Predictor:
 
     @property
     def classes(self) -> list[str]:
-        return self.checkpoint.classes
+        """The model's classes, then the gallery's landmarks (their keys)."""
+        return self.known.classes
 
     @property
     def landmarks(self) -> list[Landmark]:
-        return self.checkpoint.landmarks
+        """Every landmark answered: the model's, then the gallery's."""
+        return self.known.landmarks
+
+    @functools.cached_property
+    def fingerprint(self) -> dict[str, Any]:
+        """The identity of this model's embeddings, which a gallery must match (the backend knows it: a
+        checkpoint hashes its backbone, an export carries the hash it was made with)."""
+        return self._ensure_loaded().fingerprint()
+
+    @property
+    def known(self) -> Known:
+        """The model's landmarks and the gallery's, with one index over both (read once; `reload_gallery`)."""
+        if self._known is None:
+            with self._lock:
+                if self._known is None:
+                    self._known = self._read_known()
+        return self._known
+
+    @property
+    def gallery(self) -> Gallery:
+        return self.known.gallery
+
+    @property
+    def gallery_id(self) -> str:
+        """The digest of the gallery file answered from (empty without one), as records keep it."""
+        return self.known.gallery_id
+
+    def reload_gallery(self) -> Known:
+        """Read the gallery file again (after a landmark was added or removed); in-flight calls finish on
+        the old one, since they hold their own reference."""
+        known = self._read_known()
+        self._known = known
+        return known
+
+    def add_landmark(self, landmark: Landmark, photos: Sequence[tuple[str, bytes]]) -> tuple[Gallery, list[str]]:
+        """Add `landmark` from (name, bytes) photos to this model's gallery file and answer from it at once;
+        returns the gallery and the photos skipped as unreadable (GalleryError: nothing changed)."""
+        grown, skipped = add_to_gallery(self, self.gallery_path, landmark, photos)
+        self.reload_gallery()
+        return grown, skipped
+
+    def _read_known(self) -> Known:
+        record = self._ensure_loaded().record
+        if not self.gallery_path.exists():  # no gallery: no need to hash the weights for a fingerprint
+            return Known(record, Gallery({}))
+        gallery_id = gallery_id_of(self.gallery_path)
+        return Known(record, load_gallery(self.gallery_path, self.fingerprint), gallery_id)
 
     @property
     def score(self) -> str:
@@ -192,9 +256,10 @@ class Predictor:
                     if isinstance(d, LandmarksError):
                         results[i] = d
                 if good:
-                    scored = self._scored(backend.run([tensor for _, (_, tensor) in good]))
+                    known = self.known  # one gallery for the whole batch, even if it is reloaded meanwhile
+                    scored = self._scored(backend.run([tensor for _, (_, tensor) in good]), known)
                     for row, (i, (pil, _)) in enumerate(good):
-                        prediction = self._to_prediction(scored, row, k, names[i])
+                        prediction = self._to_prediction(scored, row, k, names[i], known)
                         results[i] = self._verified(prediction, pil) if self._verifier else prediction
         return [r for r in results if r is not None]
 
@@ -203,11 +268,29 @@ class Predictor:
         (`predictor.backend.prepare(image)`)."""
         return self._scored(self._ensure_loaded().run(list(prepared))).probs.astype(np.float32)
 
-    def _scored(self, outputs: tuple[np.ndarray, np.ndarray | None]) -> Decided:
+    def _scored(self, outputs: tuple[np.ndarray, np.ndarray | None], known: Known | None = None) -> Decided:
         """The network's calibrated probabilities and embeddings of a batch, through the decision: the
-        probabilities shown, the nearest training photos and the decision's confidence."""
+        probabilities shown (the model's classes, then the gallery's landmarks), the nearest training and
+        gallery photos and the decision's confidence."""
+        known = known or self.known
         probs, embeddings = outputs
-        return decide(self.rule, probs, embeddings, self.checkpoint.index, shown=NEIGHBOURS_SHOWN)
+        return decide_with_gallery(
+            self.rule, probs, embeddings, known.index, known.gallery_classes, known.prototypes, shown=NEIGHBOURS_SHOWN
+        )
+
+    def embed_many(self, images: Sequence[ImageInput], batch_size: int = 16) -> list[np.ndarray | LandmarksError]:
+        """The retrieval embedding of each photo (what the index holds), or the error that made it unusable."""
+        backend = self._ensure_loaded()
+        out: list[np.ndarray | LandmarksError] = []
+        for start in range(0, len(images), batch_size):
+            decoded = [self._decode(image, backend) for image in images[start : start + batch_size]]
+            good = [d[1] for d in decoded if not isinstance(d, LandmarksError)]
+            embeddings = backend.run(good)[1] if good else None
+            if good and embeddings is None:
+                raise CheckpointError(f"{self.checkpoint_path} has no retrieval embeddings to add photos with")
+            rows = iter(embeddings if embeddings is not None else [])
+            out += [d if isinstance(d, LandmarksError) else next(rows) for d in decoded]
+        return out
 
     def _decode(self, image: ImageInput, backend: Backend) -> tuple[Image.Image, Any] | LandmarksError:
         try:
@@ -242,24 +325,25 @@ class Predictor:
             raise ValueError(f"k must be a whole number from 1 to {n} (the model knows {n} landmarks), not {k!r}")
         return k
 
-    def _to_prediction(self, scored: Decided, row: int, k: int, source: str) -> Prediction:
-        ckpt = self.checkpoint
+    def _to_prediction(self, scored: Decided, row: int, k: int, source: str, known: Known) -> Prediction:
         top_i = np.argsort(-scored.probs[row], kind="stable")[:k]
         top_p = scored.probs[row][top_i]
         guesses = []
         for rank, (p, i) in enumerate(zip(top_p.tolist(), top_i.tolist(), strict=True), start=1):
             probability = min(1.0, max(0.0, float(p)))
-            guesses.append(Guess.of(ckpt.landmarks[i], rank=rank, class_index=i, probability=probability))
+            guesses.append(Guess.of(known.landmarks[i], rank=rank, class_index=i, probability=probability))
         neighbours = []
-        if scored.neighbours is not None and ckpt.index is not None:
+        if scored.neighbours is not None and known.index is not None:
             for j, sim in zip(scored.neighbours.index[row], scored.neighbours.similarity[row], strict=True):
-                label = int(ckpt.index.labels[j])
+                if j < 0:  # FAISS pads a short answer with -1
+                    continue
+                label = int(known.index.labels[j])
                 neighbours.append(
                     Neighbour(
                         index=int(j),
-                        path=ckpt.index.ids[j],
+                        path=known.index.ids[j],
                         class_index=label,
-                        name=ckpt.landmarks[label].name,
+                        name=known.landmarks[label].name,
                         similarity=round(float(sim), 4),
                     )
                 )
@@ -286,15 +370,29 @@ def _describe(image: ImageInput) -> str:
     return "<bytes>"
 
 
-_default: dict[Path, Predictor] = {}
+_default: dict[tuple[Path, Path], tuple[Predictor, tuple[int, int] | None]] = {}
 _default_lock = threading.Lock()
 
 
 def predict(image: ImageInput, k: int = 3, checkpoint: Path | str | None = None) -> Prediction:
-    """`landmarks.predict(path, k)`: the checkpoint is resolved as in `resolve_checkpoint` and loaded once."""
+    """`landmarks.predict(path, k)`: the checkpoint is resolved as in `resolve_checkpoint` and loaded once;
+    its gallery (`default_gallery_path`) is read again whenever its file changed."""
     path = resolve_checkpoint(checkpoint).resolve()
+    gallery = default_gallery_path(path).resolve()
+    stamp = _stamp(gallery)
     with _default_lock:
-        predictor = _default.get(path)
-        if predictor is None:
-            predictor = _default[path] = Predictor.load(path)
-    return predictor.predict(image, k=k)
+        entry = _default.get((path, gallery))
+        if entry is None:
+            entry = _default[(path, gallery)] = (Predictor.load(path, gallery=gallery), stamp)
+        elif entry[1] != stamp:
+            entry[0].reload_gallery()
+            entry = _default[(path, gallery)] = (entry[0], stamp)
+    return entry[0].predict(image, k=k)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -11,6 +13,7 @@ from PIL import Image
 from landmarks.data.transforms import EvalPreset
 from landmarks.engine.calibration import calibrated_probs
 from landmarks.engine.checkpoint import Checkpoint, load_checkpoint
+from landmarks.engine.fingerprint import model_fingerprint
 from landmarks.engine.runtime import Runtime
 
 
@@ -28,6 +31,10 @@ class TorchBackend:
         self.model = self.runtime.prepare(self.record.build_model()).eval()
         cfg = self.record.model
         self.transform = EvalPreset(cfg.image_size, cfg.mean, cfg.std, crop_pct=cfg.crop_pct)
+
+    @functools.cache  # noqa: B019 (one backend per Predictor, kept for its life)
+    def fingerprint(self) -> dict[str, Any]:
+        return model_fingerprint(self.record)
 
     def prepare(self, image: Image.Image) -> torch.Tensor:
         return self.transform(image)

@@ -140,6 +140,9 @@ class ExportMetadata:
     """The checkpoint's `extra["dataset"]` (its root: where the neighbours' photos are, when at hand)."""
     index_sha256: str | None = None
     """SHA-256 of the `INDEX_KEY` document; None when the checkpoint has no retrieval index."""
+    embedding_fingerprint: dict[str, Any] = field(default_factory=dict)
+    """The checkpoint's embedding identity (engine/fingerprint.py), which a user's gallery must match;
+    empty in exports made before galleries."""
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -178,6 +181,7 @@ class ExportMetadata:
                 quantization=dict(d.get("quantization", {})),
                 dataset=dict(d.get("dataset", {})),
                 index_sha256=str(d["index_sha256"]) if d.get("index_sha256") else None,
+                embedding_fingerprint=dict(d.get("embedding_fingerprint") or {}),
                 format=FORMAT,
                 format_version=int(d["format_version"]),
             )

@@ -25,6 +25,7 @@ from landmarks import __version__
 from landmarks.data.images import check_pixels
 from landmarks.errors import BadImageError, DecompressionBombError, LandmarksError, UnsupportedFormatError
 from landmarks.inference.types import Prediction
+from landmarks.serve.admin import register_admin
 from landmarks.serve.guard import ReviewGuard, is_loopback
 from landmarks.serve.limiter import InferenceLimiter, Overloaded
 from landmarks.serve.review import ReviewLibrary, review_router
@@ -102,7 +103,13 @@ class ServiceState:
 
     def set_predictor(self, predictor: PredictorLike) -> None:
         self.predictor = predictor
-        self.catalog = [LandmarkOut(**lm.to_dict(), class_index=i) for i, lm in enumerate(predictor.landmarks)]
+        landmarks = list(predictor.landmarks)
+        known = getattr(predictor, "known", None)  # the model's classes come first, then the gallery's
+        trained = known.trained if known is not None else len(landmarks)
+        self.catalog = [
+            LandmarkOut(**lm.to_dict(), class_index=i, source="model" if i < trained else "gallery")
+            for i, lm in enumerate(landmarks)
+        ]
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -301,9 +308,12 @@ def create_app(
             raise ApiError(404, "not_found", f"training photo {index} cannot be read: {exc}") from exc
         return Response(body, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
+    if settings.admin_token is not None:
+        register_admin(app, state, settings)
+
     @app.get("/api/v1/landmarks", response_model=CatalogResponse, tags=["catalog"])
     async def landmarks() -> CatalogResponse:
-        """Every landmark the model knows, in class order, with coordinates where known."""
+        """Every landmark answered: the model's classes in order, then the gallery's (`source`)."""
         state.ready()
         return CatalogResponse(count=len(state.catalog), landmarks=state.catalog)
 

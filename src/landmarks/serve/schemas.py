@@ -39,6 +39,7 @@ class LandmarkOut(Landmark):
     """One class the model knows (the catalog's record), with where it is when the catalog knows that."""
 
     class_index: int
+    source: str = Field(default="model", description="`model` (a class it was trained on) or `gallery` (added)")
 
 
 class CatalogResponse(BaseModel):

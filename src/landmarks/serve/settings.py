@@ -65,6 +65,13 @@ class ServeSettings(BaseSettings):
     """Largest photo it decodes for a thumbnail, in pixels, checked from the header: else 422."""
     review_thumbnail_workers: int = Field(2, ge=1)
     """Thumbnails decoded at once (each holds one decoded photo in memory)."""
+    admin_token: SecretStr | None = None
+    """With a token, `POST /api/v1/admin/landmarks` (add a gallery landmark) exists, for requests that
+    send `Authorization: Bearer TOKEN`; without one the endpoint does not exist."""
+    gallery_max_photos: int = Field(20, ge=1)
+    """Most photos one admin request may add a landmark from."""
+    gallery_max_body_bytes: int = Field(100 * MB, ge=1)
+    """Largest admin request body (each photo also within `max_upload_bytes`): else 413."""
 
     @model_validator(mode="after")
     def _default_k_within_max(self) -> ServeSettings:

@@ -36,6 +36,8 @@ class Upload:
     filename: str
     data: bytes
     fields: dict[str, str] = field(default_factory=dict)
+    files: list[tuple[str, bytes]] = field(default_factory=list)
+    """Every file sent in the file field, in order (the first is `filename`, `data`)."""
 
 
 def format_size(n: int) -> str:
@@ -144,13 +146,17 @@ def check_headers(request: Request, max_file_bytes: int) -> bytes:
 
 
 class _Collector:
-    """python-multipart callbacks that keep the first `file` part and small fields in memory."""
+    """python-multipart callbacks that keep the `file_field` parts (at most `max_files`) and small fields
+    in memory, each file under `max_file_bytes`."""
 
-    def __init__(self, max_file_bytes: int) -> None:
+    def __init__(self, max_file_bytes: int, file_field: str = FILE_FIELD, max_files: int = 1) -> None:
         self.max_file_bytes = max_file_bytes
+        self.file_field = file_field
+        self.max_files = max_files
         self.fields: dict[str, str] = {}
         self.filename: str | None = None
         self.data = bytearray()
+        self.files: list[tuple[str, bytearray]] = []
         self.seen_fields: list[str] = []
         self.ended = False
         self._header_name = bytearray()
@@ -185,11 +191,15 @@ class _Collector:
         _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
         self._name = options.get(b"name", b"").decode("utf-8", "replace")
         self.seen_fields.append(self._name)
-        if self._name == FILE_FIELD:
-            if self.filename is not None:
-                raise ApiError(422, "too_many_files", f"send one photo per request in '{FILE_FIELD}'")
+        if self._name == self.file_field:
+            if len(self.files) >= self.max_files:
+                many = "one photo" if self.max_files == 1 else f"at most {self.max_files} photos"
+                raise ApiError(422, "too_many_files", f"send {many} per request in '{self.file_field}'")
             self._part = "file"
-            self.filename = options.get(b"filename", b"").decode("utf-8", "replace") or "upload"
+            name = options.get(b"filename", b"").decode("utf-8", "replace") or "upload"
+            self.data = bytearray()
+            self.files.append((name, self.data))
+            self.filename = self.filename or name
         elif b"filename" in options:
             self._part = "skip"  # some other file: not ours to keep
         else:
@@ -214,21 +224,30 @@ class _Collector:
         self.ended = True
 
 
-async def read_upload(request: Request, boundary: bytes, settings: ServeSettings) -> Upload:
-    """The photo in the `file` field and the small fields beside it; ApiError for anything else.
+async def read_upload(
+    request: Request,
+    boundary: bytes,
+    settings: ServeSettings,
+    *,
+    file_field: str = FILE_FIELD,
+    max_files: int = 1,
+    max_body_bytes: int | None = None,
+) -> Upload:
+    """The photo(s) in `file_field` and the small fields beside them; ApiError for anything else.
 
-    `boundary` comes from `check_headers`, which the caller runs first.
+    `boundary` comes from `check_headers`, which the caller runs first. Each file is held to
+    `settings.max_upload_bytes`, the whole body to `max_body_bytes` (default: one file's limit).
     """
     max_file_bytes = settings.max_upload_bytes
-    collector = _Collector(max_file_bytes)
+    collector = _Collector(max_file_bytes, file_field, max_files)
     parser = MultipartParser(boundary, collector.callbacks())
-    body_limit = max_file_bytes + OVERHEAD_BYTES
+    body_limit = (max_body_bytes or max_file_bytes) + OVERHEAD_BYTES
     received = 0
     try:
         async for chunk in body_chunks(request, settings):
             received += len(chunk)
             if received > body_limit:
-                raise too_large(max_file_bytes)
+                raise too_large(max_body_bytes or max_file_bytes)
             parser.write(chunk)
         parser.finalize()
     except MultipartParseError as exc:
@@ -239,8 +258,10 @@ async def read_upload(request: Request, boundary: bytes, settings: ServeSettings
         raise ApiError(422, "bad_multipart", "the multipart body ended before its closing boundary")
     if collector.filename is None:
         got = ", ".join(f"'{name}'" for name in collector.seen_fields) or "none"
-        message = f"no photo: send it in the multipart field '{FILE_FIELD}' (fields sent: {got})"
+        message = f"no photo: send it in the multipart field '{file_field}' (fields sent: {got})"
         raise ApiError(422, "missing_file", message)
-    if not collector.data:
-        raise ApiError(422, "empty_file", f"the uploaded file '{collector.filename}' is empty")
-    return Upload(filename=collector.filename, data=bytes(collector.data), fields=collector.fields)
+    files = [(name, bytes(data)) for name, data in collector.files]
+    for name, data in files:
+        if not data:
+            raise ApiError(422, "empty_file", f"the uploaded file '{name}' is empty")
+    return Upload(filename=files[0][0], data=files[0][1], fields=collector.fields, files=files)

@@ -36,6 +36,9 @@ const el = {
   marker: $("marker"),
   markerLabel: $("marker-label"),
   modelInfo: $("model-info"),
+  galleryPanel: $("gallery-panel"),
+  galleryList: $("gallery-list"),
+  galleryCount: $("gallery-count"),
 };
 
 const state = {
@@ -375,12 +378,23 @@ async function loadCatalog() {
   el.dots.replaceChildren(
     ...data.landmarks.filter(hasLocation).map((lm) => {
       const dot = document.createElement("span");
-      dot.className = "catalog-dot";
-      dot.title = lm.name;
+      dot.className = lm.source === "gallery" ? "catalog-dot gallery-dot" : "catalog-dot";
+      dot.title = lm.source === "gallery" ? `${lm.name} (added)` : lm.name;
       place(dot, lm.latitude, lm.longitude);
       return dot;
     }),
   );
+  // Landmarks added to the gallery (landmarks gallery add), listed beside the built-in ones.
+  const added = data.landmarks.filter((lm) => lm.source === "gallery");
+  el.galleryPanel.hidden = added.length === 0;
+  el.galleryList.replaceChildren(
+    ...added.map((lm) => {
+      const li = document.createElement("li");
+      li.textContent = [lm.name, placeOf(lm)].filter(Boolean).join(" · ");
+      return li;
+    }),
+  );
+  el.galleryCount.textContent = `${data.count - added.length} built in, ${added.length} added`;
 }
 
 async function loadInfo() {

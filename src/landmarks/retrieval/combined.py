@@ -1,0 +1,147 @@
+"""One answer from the model's classes and a gallery's landmarks together: one score, one "unknown".
+
+Why this shape: a gallery landmark has no classifier output, so its evidence is its photos' embeddings.
+The probability vector grows by the gallery's landmarks (classifier mass 0). Class prototypes
+(SimpleShot: each class's mean embedding, after centring on the training photos' mean and
+re-normalising) are compared for the model's classes and the gallery's alike. The gallery's share of
+the answer is a logistic gate over how much closer the best gallery prototype is than the best
+trained one, and how unsure the model's own answer is; a softmax over the gallery prototypes divides
+that share among the gallery's landmarks. The rest is the checkpoint's own answer (`decide`:
+classifier and kNN vote), so a photo of a trained class the model is sure of keeps its answer. The
+confidence and the threshold are the checkpoint's, unchanged. numpy only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from landmarks.retrieval.decision import Decided, DecisionRule, decide
+from landmarks.retrieval.index import EmbeddingIndex, Neighbours, normalise
+
+GALLERY_GATE = (10.348, -0.448, -1.307)
+"""The gallery's share of the answer: sigmoid(w . [s_gallery - s_trained, logit(p_model), 1]), where s are
+the best prototype similarities of either side and p_model the checkpoint's own top probability (a
+photo the model is unsure of, close to a gallery landmark, goes to the gallery). Fitted on proxy44
+train/ photos by `benchmarks/gallery_fewshot.py` (README)."""
+GALLERY_TEMPERATURE = 0.05
+"""Softmax temperature over prototype cosine similarities, dividing the share among gallery landmarks."""
+
+
+PROTOTYPES_COMPARED = 16
+"""The nearest class prototypes the softmax runs over (the rest weigh nothing at this temperature)."""
+BLOCK_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class Prototypes:
+    """The centre of the training photos' embeddings and one unit prototype per class, as an index (so a
+    gallery of many landmarks is searched approximately, like the photos)."""
+
+    centre: np.ndarray
+    index: EmbeddingIndex
+
+    @classmethod
+    def of(cls, index: EmbeddingIndex, num_classes: int, trained: int) -> Prototypes:
+        """Class means of the centred, re-normalised rows of `index`, a block of rows at a time."""
+        dim = index.dim
+        total, count = np.zeros(dim, np.float64), 0
+        for start in range(0, len(index), BLOCK_ROWS):
+            block = index.embeddings[start : start + BLOCK_ROWS].astype(np.float32)
+            mine = index.labels[start : start + BLOCK_ROWS] < trained
+            total += block[mine].sum(axis=0)
+            count += int(mine.sum())
+        centre = (total / max(count, 1)).astype(np.float32)
+        sums = np.zeros((num_classes, dim), np.float64)
+        for start in range(0, len(index), BLOCK_ROWS):
+            labels = index.labels[start : start + BLOCK_ROWS]
+            order = np.argsort(labels, kind="stable")
+            block = normalise(index.embeddings[start : start + BLOCK_ROWS][order].astype(np.float32) - centre)
+            first = np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])
+            sums[labels[order][first]] += np.add.reduceat(block, first, axis=0)
+        rows = EmbeddingIndex(normalise(sums), np.arange(num_classes), [str(c) for c in range(num_classes)])
+        return cls(centre, rows)
+
+    def nearest(self, embeddings: np.ndarray, m: int = PROTOTYPES_COMPARED) -> tuple[np.ndarray, np.ndarray]:
+        """[N, m] cosine of each centred photo embedding to its m nearest class prototypes, and those classes."""
+        found = self.index.search(normalise(normalise(embeddings) - self.centre), m)
+        return found.similarity, self.index.labels[np.maximum(found.index, 0)]
+
+
+def gate_features(sims: np.ndarray, classes: np.ndarray, trained: int, own: np.ndarray) -> np.ndarray:
+    """[N, 3]: best gallery prototype similarity minus best trained one, logit of the model's top
+    probability, 1 (a side absent from the nearest prototypes counts as similarity -1)."""
+    gallery = classes >= trained
+    s_g = np.where(gallery, sims, -1.0).max(axis=1)
+    s_t = np.where(~gallery, sims, -1.0).max(axis=1)
+    p = np.clip(own.max(axis=1), 1e-6, 1 - 1e-6)
+    return np.stack([s_g - s_t, np.log(p) - np.log1p(-p), np.ones_like(p)], axis=1)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the combined answer is made of, for a batch."""
+
+    found: Neighbours
+    knn: np.ndarray
+    own: np.ndarray
+    """[N, C] the checkpoint's own answer over its classes (`decide`'s), summing to 1."""
+    sims: np.ndarray
+    classes: np.ndarray
+    """[N, m] the nearest class prototypes (similarity, class), model's and gallery's alike."""
+
+    def features(self) -> np.ndarray:
+        return gate_features(self.sims, self.classes, self.own.shape[1], self.own)
+
+
+def evidence(
+    rule: DecisionRule,
+    probs: np.ndarray,
+    embeddings: np.ndarray,
+    index: EmbeddingIndex,
+    gallery_classes: int,
+    prototypes: Prototypes | None = None,
+    shown: int = 3,
+) -> Evidence:
+    probs = np.asarray(probs, dtype=np.float64)
+    trained = probs.shape[1]
+    total = trained + gallery_classes
+    prototypes = prototypes or Prototypes.of(index, total, trained)
+    found = index.search(embeddings, max(rule.knn_k, rule.vote_k, shown))
+    knn = found.similarity[:, min(rule.knn_k, found.similarity.shape[1]) - 1]
+    own = rule.answer(probs, index.vote(found, total, rule.vote_temperature, k=rule.vote_k)[:, :trained])
+    own = own / np.maximum(own.sum(axis=1, keepdims=True), 1e-12)
+    sims, classes = prototypes.nearest(embeddings)
+    return Evidence(found, knn, own, sims, classes)
+
+
+def decide_with_gallery(
+    rule: DecisionRule,
+    probs: np.ndarray,
+    embeddings: np.ndarray | None,
+    index: EmbeddingIndex | None,
+    gallery_classes: int,
+    prototypes: Prototypes | None = None,
+    *,
+    gate: tuple[float, float, float] = GALLERY_GATE,
+    temperature: float = GALLERY_TEMPERATURE,
+    shown: int = 3,
+) -> Decided:
+    """`decide` over [N, C] classifier probabilities and an index whose labels C..C+G-1 are the gallery's
+    G landmarks: [N, C + G] answers. Without a gallery it is `decide` itself."""
+    if gallery_classes == 0:
+        return decide(rule, probs, embeddings, index, shown=shown)
+    if index is None or embeddings is None:
+        raise ValueError("a gallery needs the photos' embeddings and the combined index")
+    ev = evidence(rule, probs, embeddings, index, gallery_classes, prototypes, shown)
+    trained = ev.own.shape[1]
+    z = np.where(np.isfinite(ev.sims), ev.sims, -np.inf) / temperature
+    soft = np.exp(z - z.max(axis=1, keepdims=True))
+    to_gallery = np.zeros((len(soft), gallery_classes), np.float64)
+    rows, cols = np.nonzero(ev.classes >= trained)
+    np.add.at(to_gallery, (rows, ev.classes[rows, cols] - trained), soft[rows, cols])
+    to_gallery /= np.maximum(to_gallery.sum(axis=1, keepdims=True), 1e-300)
+    share = 1.0 / (1.0 + np.exp(-(ev.features() @ np.asarray(gate, dtype=np.float64))))[:, None]
+    answer = np.concatenate([(1.0 - share) * ev.own, share * to_gallery], axis=1)
+    return Decided(answer, rule.confidence(answer.max(axis=1), ev.knn), ev.knn, ev.found)
