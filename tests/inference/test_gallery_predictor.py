@@ -164,3 +164,23 @@ def test_real_photos_added_come_back_as_their_landmark(checkpoint: Path, udacity
     assert answer.best.name == "Crater Rim" and answer.best.longitude == -156.25
     assert answer.neighbours[0].similarity == pytest.approx(1.0, abs=2e-3)
     assert answer.neighbours[0].path == f"gallery:crater_rim/{photos[2].name}"
+
+
+def test_a_gallery_made_on_torch_answers_on_the_onnx_export(checkpoint: Path, tmp_path: Path) -> None:
+    """The export carries the checkpoint's embedding fingerprint, so the same gallery fits both backends."""
+    from landmarks.export.onnx_export import export_onnx
+
+    photos = shots(tmp_path / "chapel", NEW_LABEL, 5)
+    added = invoke("gallery", "add", str(photos), "--checkpoint", str(checkpoint),
+                   "--name", "Old Chapel", "--lat", "52.4", "--lon", "0.26")  # fmt: skip
+    assert added.exit_code == 0, added.output
+    export_onnx(checkpoint)
+    query = tmp_path / "query.jpg"
+    synthetic_photo(NEW_LABEL, 999, (80, 64)).save(query)
+    on_torch = Predictor.load(checkpoint, backend="torch").predict(query, k=2)
+    onnx = Predictor.load(checkpoint, backend="onnx")
+    assert onnx.backend.name == "onnx fp32" and onnx.classes[-1] == "old_chapel"
+    on_onnx = onnx.predict(query, k=2)
+    assert on_onnx.best.name == on_torch.best.name == "Old Chapel"
+    assert abs(on_onnx.best.probability - on_torch.best.probability) < 0.05
+    assert onnx.gallery_id.startswith("sha256:") and onnx.gallery_id == Predictor(checkpoint).gallery_id
