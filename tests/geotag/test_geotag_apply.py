@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from geotag_helpers import EIFFEL, OPERA, exiftool_json, location_of, make_photo, sha256
+from geotag_helpers import EIFFEL, OPERA, VOLATILE, exiftool_json, exiftool_run, location_of, make_photo, sha256
 
 from landmarks.errors import LibraryError
 from landmarks.geotag.apply import ESTIMATE_METHOD, ApplyAction, apply_proposals
@@ -133,6 +133,34 @@ def test_estimates_carry_their_radius_and_marker_and_undo_alone(library: Library
     assert {p.id: p.status for p in proposals(library)} == {landmark: "applied", estimate: "undone"}
     with pytest.raises(LibraryError, match="kind must be one of"):
         undo_library(library, kind="guess")
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif", ".heic"])
+def test_an_estimate_is_marked_in_the_photos_xmp_too_and_undo_takes_out_only_that(tmp_path: Path, suffix: str) -> None:
+    root = tmp_path / "lib"
+    anchor, photo = make_photo(root / f"a{suffix}", seed=1), make_photo(root / f"b{suffix}", seed=2)
+    exiftool_run("-overwrite_original", "-EXIF:Artist=A. Photographer", "-XMP-dc:Title=Our trip",
+                 "-XMP-xmp:Rating=4", str(photo))  # fmt: skip
+    before = {k: v for k, v in exiftool_json(photo).items() if not k.startswith(VOLATILE)}
+    with open_library(root, tmp_path / "index.sqlite") as db:
+        scan_library(root, db, progress=False)
+        a, b = db.photo_by_path(anchor.name), db.photo_by_path(photo.name)
+        assert a is not None and b is not None
+        estimate = add_proposal(db, b.id, kind="estimate", latitude=48.86, longitude=2.35, radius_km=1.5,
+                                anchor_photo_id=a.id)  # fmt: skip
+        set_proposal_status(db, [estimate], "accepted")
+        assert apply_proposals(db).written == 1
+
+        tags = exiftool_json(photo)  # read back by exiftool
+        assert tags["GPS:GPSProcessingMethod"] == tags["XMP-exif:GPSProcessingMethod"] == ESTIMATE_METHOD
+        assert tags["GPS:GPSHPositioningError"] == tags["XMP-exif:GPSHPositioningError"] == 1500
+        assert (tags["XMP-dc:Title"], tags["XMP-xmp:Rating"], tags["IFD0:Artist"]) == ("Our trip", 4, "A. Photographer")
+        assert "XMP-exif:GPSLatitude" not in tags  # the place itself stays in EXIF alone, as for landmarks
+        assert db.photo(b.id).gps_source == "estimate"  # type: ignore[union-attr]
+
+        assert undo_library(db, kind="estimate").counts == {"restored": 1}
+        assert {k: v for k, v in exiftool_json(photo).items() if not k.startswith(VOLATILE)} == before
+        assert db.photo(b.id).gps is None  # type: ignore[union-attr]
 
 
 def test_sidecar_writes_leave_the_photo_alone_and_undo_removes_the_sidecar(library: LibraryDB) -> None:

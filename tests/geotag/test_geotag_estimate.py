@@ -14,6 +14,13 @@ import pytest
 from geotag_helpers import EIFFEL, FakePredictor, exiftool_json, exiftool_run, location_of, make_photo
 
 from landmarks.cli import main
+from landmarks.geotag.apply import apply_proposals
+from landmarks.geotag.metadata import WriteMode
+from landmarks.library.db import open_library
+from landmarks.library.nearby import plan_estimates
+from landmarks.library.records import set_proposal_status
+from landmarks.library.scan import scan_library
+from landmarks.library.stats import located_photos
 
 CAMERA = ("-EXIF:Make=Canon", "-EXIF:Model=EOS 5D", "-ExifIFD:SerialNumber=42")
 PHOTOS = {
@@ -103,3 +110,35 @@ def test_estimate_options_need_a_library_folder(
     assert code == 2 and "--estimate-report goes with --estimate-nearby" in err
     code, _, err = _run(monkeypatch, capsys, "geotag", trip, "--estimate-nearby", "--speed-kmh", "0")
     assert code == 2
+
+
+@pytest.mark.parametrize("write", [WriteMode.EXIF, WriteMode.XMP])
+def test_a_rebuilt_index_knows_a_written_estimate_and_anchors_nothing_on_it(tmp_path: Path, write: WriteMode) -> None:
+    root, index = tmp_path / "trip", tmp_path / "i.sqlite"
+    clocks = {"tower.jpg": "10:00:00", "lunch.jpg": "10:12:00", "coffee.jpg": "10:40:00"}  # coffee: 40 min after
+    for i, (name, clock) in enumerate(clocks.items()):  # the tower, 28 min after lunch
+        make_photo(root / name, seed=i)
+        gps = ("-GPSLatitude=48.8583701", "-GPSLatitudeRef=N", "-GPSLongitude=2.2944813", "-GPSLongitudeRef=E")
+        when = (f"-EXIF:DateTimeOriginal=2023:07:14 {clock}", "-EXIF:OffsetTimeOriginal=+02:00")
+        exiftool_run("-overwrite_original", *CAMERA, *when, *(gps if name == "tower.jpg" else ()), str(root / name))
+
+    def plan() -> dict[str, tuple[str, str]]:
+        with open_library(root, index) as db:
+            scan_library(root, db, progress=False)
+            outcomes = plan_estimates(db).outcomes
+            set_proposal_status(db, [o.proposal_id for o in outcomes if o.proposal_id is not None], "accepted")
+            assert apply_proposals(db, write=write).written == sum(o.outcome == "proposed" for o in outcomes)
+        return {o.path: (o.outcome, o.reason) for o in outcomes}
+
+    assert plan() == {"tower.jpg": ("anchor", "gps"), "lunch.jpg": ("proposed", "estimate"),
+                      "coffee.jpg": ("skipped", "no_anchor_in_window")}  # fmt: skip
+    index.unlink()  # a new index: it knows the estimate only by the marker written with it
+    for leftover in tmp_path.glob("i.sqlite*"):
+        leftover.unlink()
+    again = plan()
+    assert again["lunch.jpg"] == ("skipped", "already_estimated")  # not estimated again, and no anchor
+    assert again["coffee.jpg"] == ("skipped", "no_anchor_in_window")  # nothing placed from the estimate
+    with open_library(root, index) as db:
+        lunch = db.photo_by_path("lunch.jpg")
+        assert lunch is not None and lunch.gps_source == "estimate" and lunch.gps_error_m == pytest.approx(1050)
+        assert {r["path"]: r["located_by"] for r in located_photos(db)}["lunch.jpg"] == "estimate"

@@ -35,7 +35,9 @@ def model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, object]:
     checkpoint.write_bytes(b"model one")
     monkeypatch.setenv("LANDMARKS_CHECKPOINT", str(checkpoint))
 
-    def load(checkpoint: object = None, device: object = None, backend: object = None) -> FakePredictor:
+    def load(
+        checkpoint: object = None, device: object = None, backend: object = None, gallery: object = None
+    ) -> FakePredictor:
         state["loads"] = int(state["loads"]) + 1  # type: ignore[call-overload]
         return state["predictor"]  # type: ignore[return-value]
 

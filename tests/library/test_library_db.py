@@ -72,12 +72,51 @@ def test_a_v1_database_is_migrated_to_the_current_version(library: Path, tmp_pat
     conn.close()
 
     with open_library(library, path) as db:
-        assert db.version == CURRENT_VERSION == 3
-        assert [r[0] for r in db.query("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
+        assert db.version == CURRENT_VERSION == 4
+        assert [r[0] for r in db.query("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3, 4]
         old = db.photo_by_path("old.jpg")
         assert old.make == "Nikon" and [p.path for p in needs_prediction(db, "m")] == ["old.jpg"]
         summary = scan_library(library, db, progress=False)
     assert summary.missing == 1 and summary.new == 6
+
+
+def test_v4_rebuilds_photos_keeping_every_reference_and_marks_applied_estimates(library: Path, tmp_path: Path) -> None:
+    path = tmp_path / "v3.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")  # as the index's own connections have it: a drop must not cascade
+    assert migrate(conn, target=3) == 3
+    conn.execute("INSERT INTO library (key, value) VALUES ('root', ?)", (str(library.resolve()),))
+    for pid, name in ((1, "anchor.jpg"), (2, "estimated.jpg")):
+        conn.execute(
+            "INSERT INTO photos (id, path, size, mtime_ns, digest, gps_lat, gps_lon, gps_source, first_seen,"
+            " changed_at) VALUES (?, ?, 1, 2, 'd', 48.8, 2.3, 'exif', 't', 't')",
+            (pid, name),
+        )
+    conn.execute(
+        "INSERT INTO predictions (photo_id, model_id, digest, decision, created) VALUES (1, 'm', 'd', 'known', 't')"
+    )
+    for pid, kind in ((1, "landmark"), (2, "estimate")):
+        conn.execute(
+            "INSERT INTO proposals (photo_id, kind, anchor_photo_id, digest, latitude, longitude, status, created,"
+            " updated) VALUES (?, ?, 1, 'd', 48.8, 2.3, 'applied', 't', 't')",
+            (pid, kind),
+        )
+    conn.execute("INSERT INTO writes (photo_id, action, target, tags, previous, status, started)"
+                 " VALUES (2, 'write', 'estimated.jpg', '{}', '{}', 'written', 't')")  # fmt: skip
+    conn.close()
+
+    with open_library(library, path) as db:
+        assert db.version == 4 and db.query("PRAGMA foreign_keys")[0][0] == 1
+        counts = [db.query(f"SELECT COUNT(*) FROM {t}")[0][0] for t in ("photos", "predictions", "proposals", "writes")]
+        assert counts == [2, 1, 2, 1]  # nothing cascaded away with the old table
+        assert {r[0]: r[1] for r in db.query("SELECT id, gps_source FROM photos")} == {1: "exif", 2: "estimate"}
+        names = {r[0] for r in db.query("SELECT name FROM sqlite_master WHERE tbl_name = 'photos'")}
+        assert {"photos_digest", "photos_camera_time", "photos_taken_utc"} <= names
+        with pytest.raises(LibraryError, match="CHECK"), db.transaction() as c:
+            c.execute("UPDATE photos SET gps_source = 'guess' WHERE id = 1")
+        with pytest.raises(LibraryError, match="FOREIGN KEY"), db.transaction() as c:
+            c.execute("INSERT INTO writes (photo_id, action, target, tags, previous, started)"
+                      " VALUES (9, 'write', 'x', '{}', '{}', 't')")  # fmt: skip
 
 
 def test_a_database_from_a_newer_version_is_refused(library: Path, tmp_path: Path) -> None:

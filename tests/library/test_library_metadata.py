@@ -45,3 +45,23 @@ def test_gps_priority_and_bad_values() -> None:
     assert meta.make == "Canon" and meta.serial == "42"
     assert parse_entry({"File:MIMEType": "text/plain", "File:FileType": "TXT"}).error == "not an image (TXT)"
     assert parse_entry(None).error
+
+
+@pytest.mark.parametrize(
+    ("marker", "in_sidecar", "source"),
+    [
+        ({"GPS:GPSProcessingMethod": "landmarks estimate"}, False, "estimate"),
+        ({"XMP-exif:GPSProcessingMethod": "Landmarks Estimate "}, False, "estimate"),  # only the XMP copy left
+        ({"GPS:GPSProcessingMethod": "GPS"}, False, "exif"),  # a receiver's method: a measured place
+        ({"XMP-exif:GPSProcessingMethod": "landmarks estimate"}, True, "estimate"),  # an estimate in a sidecar
+    ],
+)
+def test_gps_we_wrote_as_an_estimate_is_read_as_one(marker: dict[str, str], in_sidecar: bool, source: str) -> None:
+    photo: dict[str, object] = {"File:MIMEType": "image/jpeg"}
+    gps = {"Composite:GPSLatitude": 48.8, "Composite:GPSLongitude": 2.3, "GPS:GPSHPositioningError": 1200}
+    if in_sidecar:
+        sidecar = {"XMP-exif:GPSLatitude": 48.8, "XMP-exif:GPSLongitude": 2.3, **marker}
+        meta = parse_entry(photo, sidecar)
+    else:
+        meta = parse_entry({**photo, **gps, **marker})
+    assert (meta.gps_lat, meta.gps_lon, meta.gps_source, meta.gps_in_sidecar) == (48.8, 2.3, source, int(in_sidecar))

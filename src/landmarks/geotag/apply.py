@@ -6,8 +6,8 @@ or whose bytes are not the ones proposed for (SHA-256 digest) is skipped with a 
 written. Every write goes through the atomic exiftool writer and is journaled twice before it is
 made: in the index (`writes`, status `writing`) and, when asked, in a CSV report that `geotag --undo`
 reads. Proposals of kind `estimate` are written the same way, with their radius as
-GPSHPositioningError and an `estimate` GPSProcessingMethod; `undo_library(kind="estimate")` takes
-them back alone.
+GPSHPositioningError and an `estimate` GPSProcessingMethod (in EXIF and the photo's XMP, or the
+sidecar), which a later scan reads back; `undo_library(kind="estimate")` takes them back alone.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from landmarks.geotag.places import IPTC_TYPES, add_places
 from landmarks.geotag.recover import recover_writes
 from landmarks.geotag.report import Action, PhotoResult, ReportJournal
 from landmarks.library.db import LibraryDB, PhotoRow
+from landmarks.library.metadata import ESTIMATE_METHOD
 from landmarks.library.records import (
     ProposalRow,
     journal_write,
@@ -52,8 +53,6 @@ from landmarks.library.records import (
 
 ADDED_KEY = "landmarks:added"
 """In a journaled write's `tags`: the keywords and place names it added (undo takes out only those)."""
-ESTIMATE_METHOD = "landmarks estimate"
-"""GPSProcessingMethod of a written estimate: tells any reader this place was inferred, not measured."""
 
 
 class ApplyAction(StrEnum):
@@ -327,8 +326,9 @@ def _apply_chunk(
             if error is None:
                 radius, where = p.proposal.radius_km, (p.proposal.latitude, p.proposal.longitude)
                 error_m = None if radius is None else radius * 1000
+                source = "estimate" if p.proposal.kind == "estimate" else str(write)  # as a scan would read it
                 note_location(
-                    conn, p.photo.id, where, source=str(write), error_m=error_m, in_sidecar=write is WriteMode.XMP
+                    conn, p.photo.id, where, source=source, error_m=error_m, in_sidecar=write is WriteMode.XMP
                 )
             p.result.action = Action.WRITTEN if error is None else Action.FAILED
             p.result.detail = error or ""

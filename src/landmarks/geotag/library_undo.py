@@ -23,6 +23,7 @@ from landmarks.geotag.recover import recover_writes
 from landmarks.geotag.report import Action, PhotoResult
 from landmarks.geotag.undo import UNDONE, UndoAction, UndoResult, UndoSummary, refusal, undo_rows
 from landmarks.library.db import LibraryDB
+from landmarks.library.metadata import is_estimate
 from landmarks.library.records import WriteRow, journal_write, note_location, settle_write, writes
 from landmarks.library.schema import PROPOSAL_KINDS
 
@@ -119,6 +120,6 @@ def _settle(db: LibraryDB, chosen: list[WriteRow], restored: list[UndoResult], j
             settle_write(conn, write_id, ok=undone, detail=result.detail or str(result.action), stamp=stamp,
                          digest=digest)  # fmt: skip
             if undone:
-                gps = gps_from_tags(write.previous)
-                note_location(conn, write.photo_id, gps, source="exif" if photo and photo.path == write.target
-                              else "xmp", in_sidecar=bool(photo and photo.path != write.target))  # fmt: skip
+                gps, in_photo = gps_from_tags(write.previous), bool(photo and photo.path == write.target)
+                source = "estimate" if is_estimate(write.previous) else "exif" if in_photo else "xmp"
+                note_location(conn, write.photo_id, gps, source=source, in_sidecar=bool(photo) and not in_photo)

@@ -32,8 +32,9 @@ from typing import Any
 from landmarks.errors import BadImageError, LandmarksError
 from landmarks.geotag.places import IPTC_CHARSET, PLACE_TAGS
 
-#: exiftool FileType values we write EXIF GPS into (exiftool can write all of them).
-WRITABLE_TYPES = frozenset({"JPEG", "PNG", "WEBP", "HEIC", "HEIF", "AVIF", "TIFF"})
+#: exiftool FileType values we write EXIF GPS into (exiftool can write all of them). A WebP that
+#: already holds metadata (EXIF, XMP, ICC: a VP8X file) is an "Extended WEBP" to exiftool.
+WRITABLE_TYPES = frozenset({"JPEG", "PNG", "WEBP", "Extended WEBP", "HEIC", "HEIF", "AVIF", "TIFF"})
 
 #: What a geotag write replaces, as exiftool tag selectors. Everything in them is recorded before a
 #: write (see `FileMetadata.location_tags`), so undo can delete them and put the old values back.
@@ -60,7 +61,7 @@ class WriteMode(StrEnum):
     """Where the location goes."""
 
     EXIF = "exif"
-    """Into the photo: EXIF GPS tags plus XMP LocationShown."""
+    """Into the photo: EXIF GPS tags plus XMP LocationShown (an estimate: its marker in XMP too)."""
     XMP = "xmp"
     """Into an XMP sidecar next to the photo; the photo itself is not touched."""
 
@@ -114,7 +115,8 @@ class Location:
         return round(self.radius_km * 1000.0, 3)
 
     def exif_tags(self) -> dict[str, Any]:
-        """Standard EXIF GPS tags plus XMP LocationShown, as exiftool numeric (`-n`) JSON values."""
+        """Standard EXIF GPS tags plus XMP LocationShown (and an estimate's marker and radius in XMP too),
+        as exiftool numeric (`-n`) JSON values."""
         tags: dict[str, Any] = {
             "GPS:GPSVersionID": "2 3 0 0",  # EXIF 2.3: the version that defines GPSHPositioningError
             "GPS:GPSLatitude": abs(self.latitude),
@@ -125,7 +127,11 @@ class Location:
         if (error_m := self._error_m()) is not None:
             tags["GPS:GPSHPositioningError"] = error_m
         if self.method:
-            tags["GPS:GPSProcessingMethod"] = self.method
+            # also in the photo's own XMP: what XMP-only readers (catalogues, search) see, and still
+            # there if a tool drops the EXIF GPS block; `EXIF_CLEARED` covers it, so undo takes it out
+            tags["GPS:GPSProcessingMethod"] = tags["XMP-exif:GPSProcessingMethod"] = self.method
+            if error_m is not None:
+                tags["XMP-exif:GPSHPositioningError"] = error_m
         tags["XMP-iptcExt:LocationShown"] = self._location_shown() if self.shown else []
         return tags
 

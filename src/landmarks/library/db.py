@@ -151,17 +151,25 @@ def migrate(conn: sqlite3.Connection, target: int = CURRENT_VERSION) -> int:
         )
     if version == 0:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)")
-    while version < target:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in statements(MIGRATIONS[version]):
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version, applied) VALUES (?, ?)", (version + 1, now()))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        version += 1
+    # Foreign keys off while migrating (SQLite's way to rebuild a table others refer to: dropping it
+    # must not cascade), checked before each commit instead; the pragma only works outside a transaction.
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        while version < target:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in statements(MIGRATIONS[version]):
+                    conn.execute(statement)
+                if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise sqlite3.IntegrityError(f"migration {version + 1} broke a foreign key")
+                conn.execute("INSERT INTO schema_version (version, applied) VALUES (?, ?)", (version + 1, now()))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            version += 1
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
     return version
 
 

@@ -36,14 +36,20 @@ TAGS = (
     "-Composite:GPSLatitude",
     "-Composite:GPSLongitude",
     "-GPS:GPSHPositioningError",
+    "-GPS:GPSProcessingMethod",
     "-XMP-exif:GPSLatitude",
     "-XMP-exif:GPSLongitude",
     "-XMP-exif:GPSHPositioningError",
+    "-XMP-exif:GPSProcessingMethod",
     "-XMP-iptcExt:LocationShown",
     "-XMP-iptcExt:LocationCreated",
     "-Composite:ImageSize",
 )
 """Only what the index keeps: asking for named tags is what makes exiftool fast."""
+
+ESTIMATE_METHOD = "landmarks estimate"
+"""GPSProcessingMethod (EXIF and XMP) of an estimate we wrote: its place was inferred, not measured."""
+METHOD_TAGS = ("GPS:GPSProcessingMethod", "XMP-exif:GPSProcessingMethod")
 
 _INSTALL_HINT = (
     "exiftool is not installed: install it with `apt-get install libimage-exiftool-perl` or `brew install exiftool`"
@@ -142,8 +148,20 @@ def _location_gps(value: Any) -> tuple[float, float] | None:
     return None
 
 
+def is_estimate(entry: dict[str, Any]) -> bool:
+    """Whether the file's GPS is an estimate we wrote: its GPSProcessingMethod, in EXIF or XMP, says so.
+
+    Either marker counts, even one left behind by a tool that rewrote the other block: at worst a
+    measured place is then not used as an anchor, never an inferred one used as measured.
+    """
+    return any((_text(entry.get(key)) or "").casefold() == ESTIMATE_METHOD for key in METHOD_TAGS)
+
+
 def gps_from(entry: dict[str, Any]) -> tuple[float, float, str, float | None] | None:
-    """(lat, lon, source, error_m): EXIF GPS first, then XMP exif:GPS*, LocationShown, LocationCreated."""
+    """(lat, lon, source, error_m): EXIF GPS first, then XMP exif:GPS*, LocationShown, LocationCreated.
+
+    EXIF or XMP GPS that carries our estimate marker has the source `estimate` (it anchors nothing).
+    """
     pairs = (
         ("exif", "Composite:GPSLatitude", "Composite:GPSLongitude", "GPS:GPSHPositioningError"),
         ("xmp", "XMP-exif:GPSLatitude", "XMP-exif:GPSLongitude", "XMP-exif:GPSHPositioningError"),
@@ -151,6 +169,7 @@ def gps_from(entry: dict[str, Any]) -> tuple[float, float, str, float | None] | 
     for source, lat_key, lon_key, error_key in pairs:
         lat, lon = _number(entry.get(lat_key)), _number(entry.get(lon_key))
         if _valid(lat, lon):
+            source = "estimate" if is_estimate(entry) else source
             return lat, lon, source, _number(entry.get(error_key))  # type: ignore[return-value]
     locations = (("location_shown", "XMP-iptcExt:LocationShown"), ("location_created", "XMP-iptcExt:LocationCreated"))
     for source, key in locations:

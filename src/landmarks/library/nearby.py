@@ -3,7 +3,8 @@
 Anchors are photos that carry their own GPS (EXIF/XMP GPS or an IPTC LocationCreated: where the
 camera was; a LocationShown is where the subject is, so it never anchors) and photos with a live
 landmark proposal (proposed, accepted or applied; a rejected one places nothing). A GPS we wrote
-ourselves from an estimate never anchors: estimates are not chained.
+ourselves from an estimate never anchors, nor is estimated again: estimates are not chained. That
+holds for a rebuilt index too, which knows such a photo by its marker (`gps_source` = `estimate`).
 
 Planning is repeatable: an open estimate the same anchors still support stays as it is (so a
 review decision survives), a changed one is replaced, and one no longer supported is withdrawn
@@ -87,7 +88,9 @@ def gather(db: LibraryDB) -> tuple[list[PhotoRow], dict[int, Anchor], dict[int, 
     live = {"proposed", "accepted", "applied"}
     landmark = _latest([r for r in proposals(db, kind="landmark") if r.status in live])
     estimates = proposals(db, kind="estimate")
+    # applied here, or written before and read back by a scan (its marker: the index may be new)
     applied_estimate = {r.photo_id for r in estimates if r.status == "applied"}
+    applied_estimate |= {p.id for p in photos if p.gps_source == "estimate"}
     rejected = {(r.photo_id, r.digest) for r in estimates if r.status == "rejected"}
     anchors: dict[int, Anchor] = {}
     not_targets: dict[int, str] = {}

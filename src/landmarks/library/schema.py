@@ -12,7 +12,9 @@ UTC text (`2026-12-01T19:30:00.123+00:00`); JSON columns hold exiftool-style JSO
 from __future__ import annotations
 
 PHOTO_STATUSES = ("present", "missing", "unreadable")
-GPS_SOURCES = ("exif", "xmp", "location_shown", "location_created")
+_V1_GPS_SOURCES = ("exif", "xmp", "location_shown", "location_created")
+GPS_SOURCES = (*_V1_GPS_SOURCES, "estimate")
+"""Where a photo's GPS came from; `estimate`: EXIF/XMP GPS marked as an estimate we wrote (since v4)."""
 DECISIONS = ("known", "unknown", "error")
 PROPOSAL_KINDS = ("landmark", "estimate")
 PROPOSAL_STATUSES = ("proposed", "accepted", "rejected", "applied", "undone")
@@ -24,12 +26,9 @@ def _in(values: tuple[str, ...]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
-_V1_PHOTOS = f"""
-CREATE TABLE library (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE photos (
+def _photos_table(name: str, gps_sources: tuple[str, ...]) -> str:
+    return f"""
+CREATE TABLE {name} (
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL UNIQUE,
     size INTEGER NOT NULL,
@@ -50,7 +49,7 @@ CREATE TABLE photos (
     serial TEXT,
     gps_lat REAL,
     gps_lon REAL,
-    gps_source TEXT CHECK (gps_source IS NULL OR gps_source IN {_in(GPS_SOURCES)}),
+    gps_source TEXT CHECK (gps_source IS NULL OR gps_source IN {_in(gps_sources)}),
     gps_in_sidecar INTEGER NOT NULL DEFAULT 0,
     gps_error_m REAL,
     sidecar TEXT,
@@ -60,10 +59,23 @@ CREATE TABLE photos (
     changed_at TEXT NOT NULL,
     missing_since TEXT,
     CHECK ((gps_lat IS NULL) = (gps_lon IS NULL))
-);
+)
+"""
+
+
+_PHOTO_INDEXES = """
 CREATE INDEX photos_digest ON photos (digest);
 CREATE INDEX photos_camera_time ON photos (make, model, serial, taken_local_s);
-CREATE INDEX photos_taken_utc ON photos (taken_utc_s);
+CREATE INDEX photos_taken_utc ON photos (taken_utc_s)
+"""
+
+_V1_PHOTOS = f"""
+CREATE TABLE library (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+{_photos_table("photos", _V1_GPS_SOURCES)};
+{_PHOTO_INDEXES};
 CREATE TABLE scans (
     id INTEGER PRIMARY KEY,
     started TEXT NOT NULL,
@@ -141,7 +153,24 @@ CREATE TABLE writes (
 CREATE INDEX writes_photo ON writes (photo_id, status)
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_PHOTOS, _V2_PREDICTIONS, _V3_PROPOSALS_WRITES)
+# SQLite cannot change a CHECK in place: the table is rebuilt (ids kept, so every reference holds),
+# with foreign keys off while it runs (`db.migrate`), else dropping the old table would cascade.
+# A photo whose last applied proposal is an estimate holds that estimate as its GPS.
+_V4_GPS_ESTIMATE = f"""
+{_photos_table("photos_v4", GPS_SOURCES)};
+INSERT INTO photos_v4 SELECT * FROM photos;
+DROP TABLE photos;
+ALTER TABLE photos_v4 RENAME TO photos;
+{_PHOTO_INDEXES};
+UPDATE photos SET gps_source = 'estimate'
+WHERE gps_lat IS NOT NULL AND gps_source IN ('exif', 'xmp') AND id IN (
+    SELECT p.photo_id FROM proposals p
+    WHERE p.id = (SELECT MAX(id) FROM proposals WHERE photo_id = p.photo_id AND status = 'applied')
+      AND p.kind = 'estimate'
+)
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1_PHOTOS, _V2_PREDICTIONS, _V3_PROPOSALS_WRITES, _V4_GPS_ESTIMATE)
 """Index i holds the SQL that takes a database from version i to version i + 1."""
 
 CURRENT_VERSION = len(MIGRATIONS)

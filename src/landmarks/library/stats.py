@@ -1,7 +1,8 @@
 """What the index knows about a library: how many photos, which are located, and by what.
 
 A photo is located by the last location we applied to it (`landmark` or `estimate`), else by the
-GPS it already had (`gps`), else not at all (`none`). Read-only: safe while a run is going on.
+GPS it already had (`gps`; `estimate` when it carries the marker of an estimate we wrote), else not
+at all (`none`). Read-only: safe while a run is going on.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def located_photos(db: LibraryDB) -> list[dict[str, Any]]:
             by, lat, lon, radius = r["kind"], r["latitude"], r["longitude"], r["radius_km"]
         elif r["gps_lat"] is not None:
             error_m = r["gps_error_m"]
-            by, lat, lon, radius = "gps", r["gps_lat"], r["gps_lon"], None if error_m is None else error_m / 1000
+            by = "estimate" if r["gps_source"] == "estimate" else "gps"  # one we wrote, by its marker
+            lat, lon, radius = r["gps_lat"], r["gps_lon"], None if error_m is None else error_m / 1000
         else:
             by, lat, lon, radius = "none", None, None, None
         out.append({
