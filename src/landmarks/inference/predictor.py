@@ -141,6 +141,7 @@ class Predictor:
     def known(self) -> Known:
         """The model's landmarks and the gallery's, with one index over both (read once; `reload_gallery`)."""
         if self._known is None:
+            self._ensure_loaded()  # takes the same (non-reentrant) lock: before, not inside
             with self._lock:
                 if self._known is None:
                     self._known = self._read_known()
