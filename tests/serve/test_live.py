@@ -128,7 +128,7 @@ def test_serve_command_builds_the_app_from_options(
     assert result.exit_code == 0, result.output
     # one inference at a time (--max-concurrency 1): it may use every core
     assert [(str(p), b, t) for p, b, t in loaded] == [("model.pt", "onnx", os.cpu_count())]
-    assert "model.onnx (onnx fp32)" in result.output
+    assert "model.onnx (onnx fp32; 0 from the gallery model.gallery.npz)" in result.output
     assert (ran["host"], ran["port"]) == ("127.0.0.1", 8123)
     limiter = ran["app"].state.service.limiter
     assert (limiter.max_concurrency, limiter.capacity) == (1, 1 + 3)  # option and environment both count

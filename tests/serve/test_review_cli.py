@@ -28,6 +28,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     fake = FakePredictor([Landmark("eiffel", None, "Eiffel Tower")])
     fake.checkpoint_path = "model.pt"  # type: ignore[attr-defined]
     fake.backend = SimpleNamespace(path=Path("model.pt"), name="torch")  # type: ignore[attr-defined]
+    fake.gallery, fake.gallery_path = [], Path("model.gallery.npz")  # type: ignore[attr-defined]
     ran: dict[str, Any] = {}
     monkeypatch.setattr(predictor_module.Predictor, "load", classmethod(lambda cls, ckpt, **kw: fake))
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.update(app=app, **kw))
