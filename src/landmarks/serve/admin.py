@@ -22,7 +22,7 @@ from landmarks.errors import DecompressionBombError, GalleryError, LandmarksErro
 from landmarks.retrieval.gallery import make_landmark
 from landmarks.serve.limiter import Overloaded
 from landmarks.serve.schemas import ApiError, ErrorBody, LandmarkOut
-from landmarks.serve.upload import check_headers, drain, read_upload
+from landmarks.serve.upload import check_headers, drain_refused, read_upload
 
 PHOTOS_FIELD = "photos"
 ADMIN_PATH = "/api/v1/admin/landmarks"
@@ -123,7 +123,7 @@ def register_admin(app: FastAPI, state: Any, settings: Any) -> None:
                 raise ApiError(401, "unauthorised", "a valid admin token is needed", {"WWW-Authenticate": "Bearer"})
             boundary = check_headers(request, settings.gallery_max_body_bytes)
         except ApiError as exc:
-            await _drain(request, exc)
+            await drain_refused(request, exc, state.limiter, settings)
             raise
         try:
             async with state.limiter.receive():
@@ -151,12 +151,3 @@ def register_admin(app: FastAPI, state: Any, settings: Any) -> None:
         entry = gallery.entries[-1]
         out = LandmarkOut(**entry.landmark.to_dict(), class_index=len(model.landmarks) - 1, source="gallery")
         return AddedLandmark(landmark=out, photos=len(entry.photos), skipped=skipped, gallery_landmarks=len(gallery))
-
-    async def _drain(request: Request, refused: ApiError) -> None:
-        try:
-            async with state.limiter.receive():
-                drained = await drain(request, settings)
-        except Overloaded:
-            drained = False
-        if not drained:
-            refused.headers = {**refused.headers, "Connection": "close"}

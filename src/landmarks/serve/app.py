@@ -40,7 +40,7 @@ from landmarks.serve.schemas import (
 )
 from landmarks.serve.settings import ServeSettings
 from landmarks.serve.thumbs import thumbnail_jpeg
-from landmarks.serve.upload import FILE_FIELD, Upload, check_headers, drain, read_upload
+from landmarks.serve.upload import FILE_FIELD, Upload, check_headers, drain_refused, read_upload
 
 if TYPE_CHECKING:
     from landmarks.catalog import Landmark
@@ -251,7 +251,7 @@ def create_app(
             k_query = parse_k(k, settings.max_k) if k and k.strip() else None
             boundary = check_headers(request, settings.max_upload_bytes)
         except ApiError as exc:
-            await _drain(request, exc)
+            await drain_refused(request, exc, state.limiter, settings)
             raise
         # The body is read in full (under a deadline) before the request may queue for the model.
         try:
@@ -277,16 +277,6 @@ def create_app(
         except LandmarksError as exc:
             raise _image_error(exc, upload.filename) from None
         return PredictResponse(**prediction.model_dump(), k=k_used, elapsed_ms=round(seconds * 1000, 1))
-
-    async def _drain(request: Request, refused: ApiError) -> None:
-        """Read a refused body (bounded) so the client sees the answer; else close after answering."""
-        try:
-            async with state.limiter.receive():
-                drained = await drain(request, settings)
-        except Overloaded:
-            drained = False
-        if not drained:
-            refused.headers = {**refused.headers, "Connection": "close"}
 
     @app.get(
         "/api/v1/neighbours/{index}.jpg",

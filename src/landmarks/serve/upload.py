@@ -21,6 +21,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
+from landmarks.serve.limiter import InferenceLimiter, Overloaded
 from landmarks.serve.schemas import ApiError
 from landmarks.serve.settings import ServeSettings
 
@@ -265,3 +266,17 @@ async def read_upload(
         if not data:
             raise ApiError(422, "empty_file", f"the uploaded file '{name}' is empty")
     return Upload(filename=files[0][0], data=files[0][1], fields=collector.fields, files=files)
+
+
+async def drain_refused(
+    request: Request, refused: ApiError, limiter: InferenceLimiter, settings: ServeSettings
+) -> None:
+    """Read a refused body (bounded, one of the limiter's receive slots) so the client sees the answer;
+    else mark the answer to close the connection."""
+    try:
+        async with limiter.receive():
+            drained = await drain(request, settings)
+    except Overloaded:
+        drained = False
+    if not drained:
+        refused.headers = {**refused.headers, "Connection": "close"}
