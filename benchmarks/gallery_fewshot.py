@@ -34,22 +34,22 @@ from _common import EVERYDAY, NOT_LANDMARKS, PROXY44, REPO, negative_halves
 from ood_proxy44 import QUTB, known_view, photos, pick_unknown
 
 SHOTS = (1, 3, 5, 10)
-SHIFTS = (0.0, -1.0, -2.0, -3.0, -4.0, -6.0)
+SHIFTS = tuple(-0.5 * i for i in range(13))
 """Offsets of the fitted gate's intercept tried on train/ photos (more negative: fewer answers go to the gallery)."""
 MAX_TRAINED_LOSS = 0.005
 """A setting may cost the trained classes at most this much top-1 on their val photos."""
 
 
 def outputs(predictor: Any, paths: list[Path], batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated probabilities [N, C] and embeddings [N, D] of photos, through the predictor's network."""
-    _, _, transform, _ = predictor._ensure_loaded()
+    """Calibrated probabilities [N, C] and embeddings [N, D] of photos, through the predictor's backend."""
+    backend = predictor.backend
     probs, embs = [], []
     for start in range(0, len(paths), batch):
-        decoded = [predictor._decode(p, transform) for p in paths[start : start + batch]]
+        decoded = [predictor._decode(p, backend) for p in paths[start : start + batch]]
         bad = [str(p) for p, d in zip(paths[start : start + batch], decoded, strict=True) if isinstance(d, Exception)]
         if bad:
             raise SystemExit(f"unreadable photos: {bad}")
-        p, e = predictor._outputs(torch.stack([t for _, t in decoded]))
+        p, e = backend.run([tensor for _, tensor in decoded])
         probs.append(p)
         embs.append(e)
     return np.concatenate(probs), np.concatenate(embs)
@@ -94,13 +94,13 @@ def fit_gate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Logistic regression (classes weighted equally, a little L2) of y on the gate features x."""
     xt, yt = torch.from_numpy(x).double(), torch.from_numpy(y).double()
     weight = torch.where(yt > 0, 0.5 / yt.mean(), 0.5 / (1 - yt.mean()))
-    w = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([w], max_iter=200, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
         loss = (weight * torch.nn.functional.binary_cross_entropy_with_logits(xt @ w, yt, reduction="none")).mean()
-        loss = loss + 1e-4 * (w[:2] ** 2).sum()
+        loss = loss + 1e-4 * (w[:-1] ** 2).sum()  # the last feature is the constant
         loss.backward()
         return loss
 
@@ -111,10 +111,9 @@ def fit_gate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def gallery_only(scorer: Scorer, gallery: Any, embs: np.ndarray) -> np.ndarray:
     """Which gallery landmark's prototype is nearest (told that the photo is one of them): the ceiling."""
     from landmarks.inference.gallery import Known
-    from landmarks.retrieval.index import normalise
 
     known = Known(scorer.ckpt, gallery)
-    sims = known.prototypes.index.exact_search(normalise(normalise(embs) - known.prototypes.centre), len(known.classes))
+    sims = known.prototypes.index.exact_search(known.prototypes.whitening(embs), len(known.classes))
     order = known.prototypes.index.labels[sims.index]
     return np.array([row[row >= known.trained][0] - known.trained for row in order])
 
@@ -221,7 +220,7 @@ def main() -> None:
         fitted = fit_gate(np.concatenate(xs), np.concatenate(ys))
         tuning = {}
         for shift in SHIFTS:
-            gate = tuple(float(v) for v in fitted + np.array([0.0, 0.0, shift]))
+            gate = tuple(float(v) for v in fitted + shift * np.eye(len(fitted))[-1])
             for n, (gallery, r_probs, r_embs, r_truth) in tuning_sets.items():
                 added = scorer.answer(gallery, r_probs, r_embs, gate).probs.argmax(1)
                 trained = scorer.answer(gallery, vk_probs, vk_embs, gate).probs.argmax(1)
@@ -242,7 +241,7 @@ def main() -> None:
         floor = baseline["val_trained_top1"] - MAX_TRAINED_LOSS
         allowed = [sh for sh in SHIFTS if all(tuning[(n, sh)]["val_trained_top1"] >= floor for n in SHOTS)]
         best = max(allowed or SHIFTS[-1:], key=lambda sh: np.mean([tuning[(n, sh)]["val_added_top1"] for n in SHOTS]))
-        chosen = tuple(round(float(v), 3) for v in fitted + np.array([0.0, 0.0, best]))
+        chosen = tuple(round(float(v), 3) for v in fitted + best * np.eye(len(fitted))[-1])
         print(json.dumps({"chosen_gate": chosen}), flush=True)
 
         # 2. Test: all 44 classes, each shot count, the chosen gate.

@@ -46,11 +46,12 @@ def test_gallery_neighbours_win_over_a_sure_classifier_and_trained_photos_keep_t
 def test_a_closed_gate_sends_nothing_to_the_gallery() -> None:
     rule, index, centres = setting()
     probs = np.array([[0.95, 0.05]])
-    found = decide_with_gallery(rule, probs, centres[[2]], index, 1, gate=(0.0, 0.0, -50.0))
+    found = decide_with_gallery(rule, probs, centres[[2]], index, 1, gate=(0.0, 0.0, 0.0, -50.0))
     assert found.probs[0].argmax() == 0 and found.probs[0, 2] < 1e-9
 
 
 def test_prototypes_are_centred_class_means_whatever_the_block_size(monkeypatch) -> None:
+    """With few training photos (as here) the whitening is a centring alone."""
     from landmarks.retrieval import combined
     from landmarks.retrieval.index import normalise
 
@@ -61,7 +62,8 @@ def test_prototypes_are_centred_class_means_whatever_the_block_size(monkeypatch)
     for block in (3, 65_536):
         monkeypatch.setattr(combined, "BLOCK_ROWS", block)
         protos = combined.Prototypes.of(index, 3, trained=2)
-        np.testing.assert_allclose(protos.centre, centre, atol=1e-5)
+        np.testing.assert_allclose(protos.whitening.mean, centre, atol=1e-5)
+        assert protos.whitening.dim == 16
         np.testing.assert_allclose(protos.index.embeddings.astype(np.float32), expected, atol=2e-3)
     sims, classes = protos.nearest(emb[[8]], m=3)
     assert classes[0, 0] == 2 and sims[0, 0] > 0.9

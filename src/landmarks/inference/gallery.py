@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import os
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ from landmarks.errors import GalleryError, LandmarksError
 from landmarks.retrieval.combined import Prototypes
 from landmarks.retrieval.gallery import Gallery, GalleryPhoto, open_gallery
 from landmarks.retrieval.index import EmbeddingIndex
+from landmarks.retrieval.whitening import Whitening
 
 GALLERY_LOCK = threading.Lock()
 """Serialises changes to galleries within one process (the server's admin endpoint, tests)."""
@@ -136,6 +138,20 @@ def remove_landmark(fingerprint: dict[str, Any], gallery_path: Path, name: str) 
         return smaller
 
 
+_WHITENINGS: dict[int, tuple[weakref.ref[EmbeddingIndex], Whitening]] = {}
+
+
+def whitening_of(index: EmbeddingIndex) -> Whitening:
+    """The whitening learned from a model's training photos, once per loaded model: it costs a randomised
+    SVD, and a server rebuilds its prototypes at every gallery change."""
+    cached = _WHITENINGS.get(id(index))
+    if cached is not None and cached[0]() is index:
+        return cached[1]
+    whitening = Whitening.fit(index.embeddings.astype(np.float32))
+    _WHITENINGS[id(index)] = (weakref.ref(index, lambda _, key=id(index): _WHITENINGS.pop(key, None)), whitening)
+    return whitening
+
+
 class Known:
     """What a model and its gallery know together: the landmarks (the model's classes first) and one
     retrieval index over the training photos and the gallery's photos (gallery labels after the classes)."""
@@ -156,7 +172,9 @@ class Known:
             raise GalleryError(f"the gallery's embeddings ({parts[1].dim}-d) do not fit the model's ({parts[0].dim}-d)")
         self.index = parts[0] if len(parts) == 1 else EmbeddingIndex.concat(parts) if parts else None
         self.prototypes = (
-            Prototypes.of(self.index, len(self.classes), self.trained) if len(gallery) and self.index else None
+            Prototypes.of(self.index, len(self.classes), self.trained, whitening_of(ckpt.index))
+            if len(gallery) and self.index
+            else None
         )
 
     @property

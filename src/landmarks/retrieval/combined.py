@@ -2,11 +2,11 @@
 
 Why this shape: a gallery landmark has no classifier output, so its evidence is its photos' embeddings.
 The probability vector grows by the gallery's landmarks (classifier mass 0). Class prototypes
-(SimpleShot: each class's mean embedding, after centring on the training photos' mean and
-re-normalising) are compared for the model's classes and the gallery's alike. The gallery's share of
-the answer is a logistic gate over how much closer the best gallery prototype is than the best
-trained one, and how unsure the model's own answer is; a softmax over the gallery prototypes divides
-that share among the gallery's landmarks. The rest is the checkpoint's own answer (`decide`:
+(SimpleShot: each class's mean embedding, in a space whitened on the training photos, so the
+directions every photo shares do not drown the distinctive ones) are compared for the model's classes
+and the gallery's alike. The gallery's share of the answer is a logistic gate over how close the best
+gallery prototype is, how much closer than the best trained one, and how unsure the model's own answer
+is; a softmax over the gallery prototypes divides that share among the gallery's landmarks. The rest is the checkpoint's own answer (`decide`:
 classifier and kNN vote), so a photo of a trained class the model is sure of keeps its answer. The
 confidence and the threshold are the checkpoint's, unchanged. numpy only.
 """
@@ -19,12 +19,14 @@ import numpy as np
 
 from landmarks.retrieval.decision import Decided, DecisionRule, decide
 from landmarks.retrieval.index import EmbeddingIndex, Neighbours, normalise
+from landmarks.retrieval.whitening import Whitening
 
-GALLERY_GATE = (10.348, -0.448, -1.307)
-"""The gallery's share of the answer: sigmoid(w . [s_gallery - s_trained, logit(p_model), 1]), where s are
-the best prototype similarities of either side and p_model the checkpoint's own top probability (a
-photo the model is unsure of, close to a gallery landmark, goes to the gallery). Fitted on proxy44
-train/ photos by `benchmarks/gallery_fewshot.py` (README)."""
+GALLERY_GATE = (10.043, 7.117, -0.579, -2.707)
+"""The gallery's share of the answer: sigmoid(w . [s_gallery - s_trained, s_gallery, logit(p_model), 1]), where s
+are the best prototype similarities of either side and p_model the checkpoint's own top probability (a photo
+close to a gallery landmark, and closer to it than to any trained class, goes to the gallery; one the model
+is sure of less so). Fitted, and its offset chosen, on proxy44 train/ photos by
+`benchmarks/gallery_fewshot.py` (README)."""
 GALLERY_TEMPERATURE = 0.05
 """Softmax temperature over prototype cosine similarities, dividing the share among gallery landmarks."""
 
@@ -36,47 +38,48 @@ BLOCK_ROWS = 65_536
 
 @dataclass(frozen=True)
 class Prototypes:
-    """The centre of the training photos' embeddings and one unit prototype per class, as an index (so a
-    gallery of many landmarks is searched approximately, like the photos)."""
+    """One unit prototype per class in a whitened space learned from the model's training photos
+    (`retrieval/whitening.py`), as an index (so a gallery of many landmarks is searched approximately,
+    like the photos)."""
 
-    centre: np.ndarray
+    whitening: Whitening
     index: EmbeddingIndex
 
     @classmethod
-    def of(cls, index: EmbeddingIndex, num_classes: int, trained: int) -> Prototypes:
-        """Class means of the centred, re-normalised rows of `index`, a block of rows at a time."""
-        dim = index.dim
-        total, count = np.zeros(dim, np.float64), 0
-        for start in range(0, len(index), BLOCK_ROWS):
-            block = index.embeddings[start : start + BLOCK_ROWS].astype(np.float32)
-            mine = index.labels[start : start + BLOCK_ROWS] < trained
-            total += block[mine].sum(axis=0)
-            count += int(mine.sum())
-        centre = (total / max(count, 1)).astype(np.float32)
-        sums = np.zeros((num_classes, dim), np.float64)
+    def of(cls, index: EmbeddingIndex, num_classes: int, trained: int, whitening: Whitening | None = None) -> Prototypes:
+        """Class means of the whitened rows of `index`, a block of rows at a time; the whitening is learned
+        from the rows of the trained classes unless given (it depends on the model alone, so a caller
+        that rebuilds prototypes for a changed gallery passes the one it has)."""
+        whitening = whitening or Whitening.fit(trained_rows(index, trained))
+        sums = np.zeros((num_classes, whitening.dim), np.float64)
         for start in range(0, len(index), BLOCK_ROWS):
             labels = index.labels[start : start + BLOCK_ROWS]
             order = np.argsort(labels, kind="stable")
-            block = normalise(index.embeddings[start : start + BLOCK_ROWS][order].astype(np.float32) - centre)
+            block = whitening(index.embeddings[start : start + BLOCK_ROWS][order].astype(np.float32))
             first = np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])
             sums[labels[order][first]] += np.add.reduceat(block, first, axis=0)
         rows = EmbeddingIndex(normalise(sums), np.arange(num_classes), [str(c) for c in range(num_classes)])
-        return cls(centre, rows)
+        return cls(whitening, rows)
 
     def nearest(self, embeddings: np.ndarray, m: int = PROTOTYPES_COMPARED) -> tuple[np.ndarray, np.ndarray]:
-        """[N, m] cosine of each centred photo embedding to its m nearest class prototypes, and those classes."""
-        found = self.index.search(normalise(normalise(embeddings) - self.centre), m)
+        """[N, m] cosine of each whitened photo embedding to its m nearest class prototypes, and those classes."""
+        found = self.index.search(self.whitening(embeddings), m)
         return found.similarity, self.index.labels[np.maximum(found.index, 0)]
 
 
+def trained_rows(index: EmbeddingIndex, trained: int) -> np.ndarray:
+    """The embeddings of the model's own training photos (labels below `trained`), as float32."""
+    return index.embeddings[index.labels < trained].astype(np.float32)
+
+
 def gate_features(sims: np.ndarray, classes: np.ndarray, trained: int, own: np.ndarray) -> np.ndarray:
-    """[N, 3]: best gallery prototype similarity minus best trained one, logit of the model's top
-    probability, 1 (a side absent from the nearest prototypes counts as similarity -1)."""
+    """[N, 4]: best gallery prototype similarity minus best trained one, the best gallery one itself, logit of
+    the model's top probability, 1 (a side absent from the nearest prototypes counts as similarity -1)."""
     gallery = classes >= trained
     s_g = np.where(gallery, sims, -1.0).max(axis=1)
     s_t = np.where(~gallery, sims, -1.0).max(axis=1)
     p = np.clip(own.max(axis=1), 1e-6, 1 - 1e-6)
-    return np.stack([s_g - s_t, np.log(p) - np.log1p(-p), np.ones_like(p)], axis=1)
+    return np.stack([s_g - s_t, s_g, np.log(p) - np.log1p(-p), np.ones_like(p)], axis=1)
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ def decide_with_gallery(
     gallery_classes: int,
     prototypes: Prototypes | None = None,
     *,
-    gate: tuple[float, float, float] = GALLERY_GATE,
+    gate: tuple[float, ...] = GALLERY_GATE,
     temperature: float = GALLERY_TEMPERATURE,
     shown: int = 3,
 ) -> Decided:
