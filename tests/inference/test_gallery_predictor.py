@@ -151,6 +151,22 @@ def test_landmarks_predict_sees_a_gallery_added_after_it_loaded(checkpoint: Path
     assert landmarks.predict(query, k=1, checkpoint=checkpoint).best.name == "Chapel"
 
 
+def test_a_loaded_predictor_sees_gallery_changes_written_by_another_writer(checkpoint: Path, tmp_path: Path) -> None:
+    """A server's predictor stays loaded: a landmark that `gallery add` writes meanwhile is answered at the
+    next call, and one that `gallery remove` takes away is gone at the next call."""
+    query = tmp_path / "query.jpg"
+    synthetic_photo(NEW_LABEL, 999, (80, 64)).save(query)
+    predictor = Predictor.load(checkpoint)
+    assert predictor.predict(query, k=1).best.folder in TINY_CLASSES
+    photos = shots(tmp_path / "a", NEW_LABEL, 5)
+    assert invoke("gallery", "add", str(photos), "--name", "Chapel", "--lat", "1", "--lon", "2",
+                  "--checkpoint", str(checkpoint)).exit_code == 0  # fmt: skip
+    assert predictor.predict(query, k=1).best.name == "Chapel"
+    assert predictor.gallery_id.startswith("sha256:")
+    assert invoke("gallery", "remove", "Chapel", "--checkpoint", str(checkpoint)).exit_code == 0
+    assert predictor.predict(query, k=1).best.folder in TINY_CLASSES
+
+
 def test_real_photos_added_come_back_as_their_landmark(checkpoint: Path, udacity_sample: Path, tmp_path: Path) -> None:
     """Real JPEGs (EXIF, sizes, orientations of the target data) through add and predict: a photo that is in
     the gallery finds itself (similarity 1) and is answered as the gallery's landmark, with its place."""

@@ -63,6 +63,8 @@ class Predictor:
         self.gallery_path = default_gallery_path(self.checkpoint_path, gallery)
         """The gallery of user-added landmarks answered from too (need not exist: then none)."""
         self._known: Known | None = None
+        self._known_stamp: tuple[int, int] | None = None
+        """The gallery file's (mtime, size) when `_known` was read from it."""
         self._score = score
         self._verifier: GeometricVerifier | None = GeometricVerifier() if verify else None
         self._device = device
@@ -139,12 +141,15 @@ class Predictor:
 
     @property
     def known(self) -> Known:
-        """The model's landmarks and the gallery's, with one index over both (read once; `reload_gallery`)."""
-        if self._known is None:
+        """The model's landmarks and the gallery's, with one index over both. The gallery file is read again
+        whenever it changed (a `stat` per call), so a server sees a landmark that `gallery add` wrote."""
+        stamp = _stamp(self.gallery_path)
+        if self._known is None or stamp != self._known_stamp:
             self._ensure_loaded()  # takes the same (non-reentrant) lock: before, not inside
             with self._lock:
-                if self._known is None:
-                    self._known = self._read_known()
+                if self._known is None or stamp != self._known_stamp:
+                    self._known, self._known_stamp = self._read_known(), stamp
+        assert self._known is not None
         return self._known
 
     @property
@@ -157,10 +162,11 @@ class Predictor:
         return self.known.gallery_id
 
     def reload_gallery(self) -> Known:
-        """Read the gallery file again (after a landmark was added or removed); in-flight calls finish on
+        """Read the gallery file again now (after a landmark was added or removed); in-flight calls finish on
         the old one, since they hold their own reference."""
+        stamp = _stamp(self.gallery_path)
         known = self._read_known()
-        self._known = known
+        self._known, self._known_stamp = known, stamp
         return known
 
     def add_landmark(self, landmark: Landmark, photos: Sequence[tuple[str, bytes]]) -> tuple[Gallery, list[str]]:
@@ -371,24 +377,20 @@ def _describe(image: ImageInput) -> str:
     return "<bytes>"
 
 
-_default: dict[tuple[Path, Path], tuple[Predictor, tuple[int, int] | None]] = {}
+_default: dict[tuple[Path, Path], Predictor] = {}
 _default_lock = threading.Lock()
 
 
 def predict(image: ImageInput, k: int = 3, checkpoint: Path | str | None = None) -> Prediction:
-    """`landmarks.predict(path, k)`: the checkpoint is resolved as in `resolve_checkpoint` and loaded once;
-    its gallery (`default_gallery_path`) is read again whenever its file changed."""
+    """`landmarks.predict(path, k)`: the checkpoint is resolved as in `resolve_checkpoint` and loaded once
+    (its gallery is read again whenever its file changed: `Predictor.known`)."""
     path = resolve_checkpoint(checkpoint).resolve()
-    gallery = default_gallery_path(path).resolve()
-    stamp = _stamp(gallery)
+    gallery = default_gallery_path(path).resolve()  # LANDMARKS_GALLERY may name another one at each call
     with _default_lock:
-        entry = _default.get((path, gallery))
-        if entry is None:
-            entry = _default[(path, gallery)] = (Predictor.load(path, gallery=gallery), stamp)
-        elif entry[1] != stamp:
-            entry[0].reload_gallery()
-            entry = _default[(path, gallery)] = (entry[0], stamp)
-    return entry[0].predict(image, k=k)
+        predictor = _default.get((path, gallery))
+        if predictor is None:
+            predictor = _default[(path, gallery)] = Predictor.load(path, gallery=gallery)
+    return predictor.predict(image, k=k)
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
