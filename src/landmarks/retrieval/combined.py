@@ -6,9 +6,10 @@ The probability vector grows by the gallery's landmarks (classifier mass 0). Cla
 directions every photo shares do not drown the distinctive ones) are compared for the model's classes
 and the gallery's alike. The gallery's share of the answer is a logistic gate over how close the best
 gallery prototype is, how much closer than the best trained one, and how unsure the model's own answer
-is; a softmax over the gallery prototypes divides that share among the gallery's landmarks. The rest is the checkpoint's own answer (`decide`:
-classifier and kNN vote), so a photo of a trained class the model is sure of keeps its answer. The
-confidence and the threshold are the checkpoint's, unchanged. numpy only.
+is; a softmax over the gallery prototypes divides that share among the gallery's landmarks. The rest
+is the checkpoint's own answer (`decide`: classifier and kNN vote), so a photo of a trained class the
+model is sure of keeps its answer. The confidence and the threshold are the checkpoint's, unchanged.
+numpy only.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ class Prototypes:
     index: EmbeddingIndex
 
     @classmethod
-    def of(cls, index: EmbeddingIndex, num_classes: int, trained: int, whitening: Whitening | None = None) -> Prototypes:
+    def of(
+        cls, index: EmbeddingIndex, num_classes: int, trained: int, whitening: Whitening | None = None
+    ) -> Prototypes:
         """Class means of the whitened rows of `index`, a block of rows at a time; the whitening is learned
         from the rows of the trained classes unless given (it depends on the model alone, so a caller
         that rebuilds prototypes for a changed gallery passes the one it has)."""

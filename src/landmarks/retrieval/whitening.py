@@ -49,9 +49,7 @@ class Whitening:
         return normalise((normalise(embeddings) - self.mean) @ self.projection)
 
     @classmethod
-    def fit(
-        cls, rows: np.ndarray, dim: int = WHITEN_DIM, shrink: float = WHITEN_SHRINK, seed: int = 0
-    ) -> Whitening:
+    def fit(cls, rows: np.ndarray, dim: int = WHITEN_DIM, shrink: float = WHITEN_SHRINK, seed: int = 0) -> Whitening:
         """Learn from [N, D] embeddings (normalised here). From fewer than `MIN_ROWS` rows it is a centring
         alone; at most N / 2 components are kept, so each is seen in many photos."""
         x = normalise(rows).astype(np.float32)
