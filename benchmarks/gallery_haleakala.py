@@ -4,7 +4,9 @@ proxy44 has no Haleakala; `../shared/data/udacity_sample` has 100 train / 25 tes
 train photos (seed 0) are added to a gallery of the proxy44 default model (`library_mix.py --out
 runs/library-mix`), through `Predictor.add_landmark`, as `landmarks gallery add` does; then the 25 test
 photos are answered. Prints how many it names (top-1), how many of those pass the stored threshold
-(would be geotagged), and what the model said without the gallery.
+(would be geotagged), and what the model said without the gallery. A gallery must not turn everyday
+photos into landmarks either: the held-out half of `everyday` and `not_landmarks` are answered with
+and without it (how many pass the threshold, how many of those as the added landmark).
 
     .venv/bin/python benchmarks/gallery_haleakala.py --checkpoint runs/library-mix/best.pt
 """
@@ -18,7 +20,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from _common import REPO
+from _common import EVERYDAY, NOT_LANDMARKS, REPO, negative_halves
 
 UDACITY = REPO.parent / "shared" / "data" / "udacity_sample" / "landmark_images"
 CLASS = "00.Haleakala_National_Park"
@@ -40,11 +42,15 @@ def main() -> None:
     shots = random.Random(args.seed).sample(train, args.shots)
     ref = builtin_catalog()[CLASS]
     with tempfile.TemporaryDirectory(prefix="landmarks-haleakala-") as tmp:
+        _, held_out = negative_halves(EVERYDAY, Path(tmp) / "fit", seed=0)
+        negatives = held_out + sorted(NOT_LANDMARKS.glob("*.jpg"))
         predictor = Predictor.load(args.checkpoint, gallery=Path(tmp) / "g.gallery.npz")
         before = predictor.predict_many(test, k=1)
+        neg_before = predictor.predict_many(negatives, k=1)
         landmark = make_landmark(ref.name, ref.latitude, ref.longitude, ref.radius_km, ref.city, ref.country)
         predictor.add_landmark(landmark, [(str(f), f.read_bytes()) for f in shots])
         after = predictor.predict_many(test, k=3)
+        neg_after = predictor.predict_many(negatives, k=1)
     named = [a for a in after if a.best.name == ref.name]
     print(
         json.dumps(
@@ -58,6 +64,13 @@ def main() -> None:
                 "other_answers_above_threshold": sum(not a.unknown and a.best.name != ref.name for a in after),
                 "without_gallery_above_threshold": sum(not b.unknown for b in before),
                 "without_gallery_top1": Counter(b.best.name for b in before).most_common(3),
+                "negatives": len(negatives),
+                "negatives_above_threshold_without_gallery": sum(not n.unknown for n in neg_before),
+                "negatives_above_threshold_with_gallery": sum(not n.unknown for n in neg_after),
+                "negatives_above_threshold_as_the_added": sum(
+                    not n.unknown and n.best.name == ref.name for n in neg_after
+                ),
+                "negatives_named_the_added_top1": sum(n.best.name == ref.name for n in neg_after),
             },
             indent=1,
         )
