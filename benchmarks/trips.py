@@ -10,7 +10,9 @@ no time. People walk around at a stop: each photo's true place drifts from the l
 to `--walk-kmh` (0 puts every photo of a stop at the landmark's point, the issue's ground truth).
 
 Then the real pipeline, as `landmarks geotag LIBRARY --plan --estimate-nearby` runs it: `plan_library`
-(scan, the real model's predictions into the index, landmark proposals), then `plan_estimates`.
+(scan, the real model's predictions into the index, landmark proposals), then `plan_estimates` with the
+product's defaults (companion cameras, clock offsets inferred for the Canon; `--same-camera` for the
+photo's own camera alone, `--any-camera` for every camera by UTC).
 Reported: the share of everyday photos located, median and p95 error, the share whose true place
 lies outside the stated radius, the estimates a misrecognised landmark caused, and the issue's aim:
 the share of everyday photos of stops with a recognised landmark photo that get an estimate whose

@@ -128,7 +128,11 @@ def test_one_sighting_is_no_clock_offset_unless_it_is_the_companions_time_zone()
     # the phone shows the same local time as the Canon: two facts agree
     shots = [canon(1, 0), shot(2, 5, PHONE), shot(5, 60, PHONE), canon(6, 70)]
     e = run(shots, anchors)[6]
-    assert isinstance(e, Estimate) and e.anchor_id == 5 and "from 1 matching anchors (photo 1)" in e.reason
+    assert (
+        isinstance(e, Estimate)
+        and e.anchor_id == 5
+        and "from 1 matching anchor (photo 1), the time zone (+02:00)" in e.reason
+    )
     # two sightings need no time zone to agree with
     shots = [*(s if s.camera == CANON else shot(s.photo_id, (s.utc_s - T0) / 60, PHONE, offset_h=0) for s in CLOCK)]
     assert isinstance(run([*shots, canon(6, 310)], CLOCK_ANCHORS)[6], Estimate)

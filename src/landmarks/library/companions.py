@@ -85,13 +85,16 @@ class ClockFix:
     uncertainty_s: float
     photo_ids: tuple[int, ...]
     """This camera's anchors that matched (the evidence)."""
+    zone_s: float | None = None
+    """The time zone the other camera recorded, when one sighting and that zone decided it."""
 
     @property
     def text(self) -> str:
         n = len(self.photo_ids)
+        zone = "" if self.zone_s is None else f", the time zone ({_hhmm(self.zone_s)}) the other camera records"
         return (
             f"clock offset inferred as {_hhmm(self.offset_s)} (±{self.uncertainty_s / 60:.0f} min) from {n} "
-            f"matching anchors ({', '.join(f'photo {i}' for i in self.photo_ids)})"
+            f"matching anchor{'s' if n != 1 else ''} ({', '.join(f'photo {i}' for i in self.photo_ids)}){zone}"
         )
 
 
@@ -250,7 +253,9 @@ def infer_offset(
     if interval is None:
         return None
     lo_s, hi_s = interval
-    return ClockFix(camera, first, last, (lo_s + hi_s) / 2, (hi_s - lo_s) / 2, tuple(sorted(found)))
+    zones = None if _sightings(found, window_s) >= MIN_SIGHTINGS else [x.zone_s for p in found.values() for _, x in p]
+    zone = zones[0] if zones else None
+    return ClockFix(camera, first, last, (lo_s + hi_s) / 2, (hi_s - lo_s) / 2, tuple(sorted(found)), zone)
 
 
 def _interval(found: dict[int, list[tuple[Sighting, Sighting]]], window_s: float) -> tuple[float, float] | None:
