@@ -357,6 +357,7 @@ class Companions(Generic[S, A]):
                     evidence.append(_sighting(shot, anchor, when[0], when[1]))
         for entries in self.timed.values():
             entries.sort(key=lambda e: (e[0], e[2].photo_id))
+        self.keys = {camera: [e[0] for e in entries] for camera, entries in self.timed.items()}
         self.spans = companion_spans(evidence, window_s, speed_kmh, reach_s)
 
     def utc(self, shot: S) -> tuple[float, float] | None:
@@ -380,7 +381,7 @@ class Companions(Generic[S, A]):
             spans = [s for s in self.spans.get((shot.camera, camera), []) if s.holds(t)]
             if camera == shot.camera or not spans:
                 continue
-            keys = [e[0] for e in entries]
+            keys = self.keys[camera]
             lo, hi = bisect.bisect_left(keys, t - self.window_s), bisect.bisect_right(keys, t + self.window_s)
             for when_s, other, anchor in entries[lo:hi]:
                 span = next((s for s in spans if s.holds(when_s)), None)
