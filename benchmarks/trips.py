@@ -10,7 +10,9 @@ no time. People walk around at a stop: each photo's true place drifts from the l
 to `--walk-kmh` (0 puts every photo of a stop at the landmark's point, the issue's ground truth).
 
 Then the real pipeline, as `landmarks geotag LIBRARY --plan --estimate-nearby` runs it: `plan_library`
-(scan, the real model's predictions into the index, landmark proposals), then `plan_estimates`.
+(scan, the real model's predictions into the index, landmark proposals), then `plan_estimates` with the
+product's defaults (companion cameras, clock offsets inferred for the Canon; `--same-camera` for the
+photo's own camera alone, `--any-camera` for every camera by UTC).
 Reported: the share of everyday photos located, median and p95 error, the share whose true place
 lies outside the stated radius, the estimates a misrecognised landmark caused, and the issue's aim:
 the share of everyday photos of stops with a recognised landmark photo that get an estimate whose
@@ -258,7 +260,11 @@ def main() -> None:
     p.add_argument("--window-min", type=float, default=30.0)
     p.add_argument("--speed-kmh", type=float, default=EstimateOptions.speed_kmh)
     p.add_argument("--max-radius-km", type=float, default=EstimateOptions.max_radius_km)
-    p.add_argument("--any-camera", action="store_true", help="anchors of other cameras too (by UTC)")
+    p.add_argument("--together-hours", type=float, default=EstimateOptions.together_s / 3600,
+                   help="how long two cameras seen together count as companions, before and after")  # fmt: skip
+    cameras = p.add_mutually_exclusive_group()
+    cameras.add_argument("--any-camera", action="store_true", help="anchors of any other camera too (by UTC)")
+    cameras.add_argument("--same-camera", action="store_true", help="the photo's own camera only (no companions)")
     p.add_argument("--min-confidence", type=float, default=None, help="default: the checkpoint's threshold")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = p.parse_args()
@@ -273,9 +279,11 @@ def main() -> None:
         truths = {t.name: t for _, t in photos}
         with open_library(root, Path(tmp) / "index.sqlite") as db:
             pipeline = locate_landmarks(db, args.checkpoint, args.min_confidence)
+            cameras = "any" if args.any_camera else "same" if args.same_camera else EstimateOptions.cameras
             options = EstimateOptions(
-                args.window_min * 60, args.speed_kmh, args.max_radius_km, any_camera=args.any_camera
-            )
+                args.window_min * 60, args.speed_kmh, args.max_radius_km, cameras=cameras,
+                together_s=args.together_hours * 3600,
+            )  # fmt: skip
             plan = plan_estimates(db, options)
             figures = pipeline | evaluate(db, plan, truths)
     figures["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}

@@ -110,6 +110,8 @@ def test_estimate_options_need_a_library_folder(
     assert code == 2 and "--estimate-report goes with --estimate-nearby" in err
     code, _, err = _run(monkeypatch, capsys, "geotag", trip, "--estimate-nearby", "--speed-kmh", "0")
     assert code == 2
+    code, _, err = _run(monkeypatch, capsys, "geotag", trip, "--estimate-nearby", "--same-camera", "--any-camera")
+    assert code == 2 and "--same-camera and --any-camera exclude each other" in err
 
 
 @pytest.mark.parametrize("write", [WriteMode.EXIF, WriteMode.XMP])

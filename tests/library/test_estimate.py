@@ -191,6 +191,8 @@ def test_radius_limit_and_fast_travel() -> None:
 
 
 def test_options_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="cameras"):
+        EstimateOptions(cameras="all")
     with pytest.raises(ValueError, match="speed_kmh"):
         EstimateOptions(speed_kmh=0)
     with pytest.raises(ValueError, match="window_s"):
@@ -219,10 +221,11 @@ def test_other_cameras_anchor_only_when_asked_and_only_by_utc() -> None:
     phone = ("Apple", "iPhone 12", None)
     shots = [shot(1, 0, camera=phone), shot(2, 10), shot(3, 12, recorded=False), shot(4, 14, camera=phone)]
     anchors = {1: Anchor(1, *PARIS, 0.05, "gps")}
-    out = by_id(estimate(shots, anchors, NOW))
-    assert out[2].reason == out[3].reason == "no_anchor_in_window"
-    assert isinstance(out[4], Estimate)  # its own camera
-    out = by_id(estimate(shots, anchors, NOW, EstimateOptions(any_camera=True)))
+    for cameras in ("same", "companions"):  # no evidence that the two cameras were together
+        out = by_id(estimate(shots, anchors, NOW, EstimateOptions(cameras=cameras)))
+        assert out[2].reason == out[3].reason == "no_anchor_in_window"
+        assert isinstance(out[4], Estimate)  # its own camera
+    out = by_id(estimate(shots, anchors, NOW, EstimateOptions(cameras="any")))
     e = out[2]
     assert isinstance(e, Estimate) and e.anchor_id == 1 and "by another camera, by UTC" in e.reason
     assert out[3].reason == "no_anchor_in_window"  # no offset recorded: its clock compares with nothing else

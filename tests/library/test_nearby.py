@@ -132,5 +132,10 @@ def test_library_estimate_command_writes_proposals_and_a_report(
     code, out = run("library", "estimate", trip, "--db", index, "--speed-kmh", "60", "--max-radius-km", "2")
     assert code == 0 and "skipped: radius_too_large" in out and "withdrawn" in out
     assert run("library", "estimate", trip, "--db", index, "--speed-kmh", "0")[0] == 2
+    code, out = run("library", "estimate", trip, "--db", index, "--same-camera", "--any-camera")
+    assert code == 2 and "exclude each other" in out
+    for flags in (["--same-camera"], ["--any-camera"], ["--together-hours", "2"]):
+        assert run("library", "estimate", trip, "--db", index, *flags)[0] == 0
+    assert run("library", "estimate", trip, "--db", index, "--together-hours", "0")[0] == 2
     code, out = run("library", "estimate", trip, "--db", index, "--report", tmp_path)  # a folder: refused first
     assert code == 1 and "cannot write" in out and "Traceback" not in out

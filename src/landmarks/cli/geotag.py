@@ -16,7 +16,16 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from landmarks.cli.library import DEFAULTS, AnyCameraOption, MaxRadiusOption, SpeedOption, WindowOption
+from landmarks.cli.library import (
+    DEFAULTS,
+    AnyCameraOption,
+    MaxRadiusOption,
+    SameCameraOption,
+    SpeedOption,
+    TogetherOption,
+    WindowOption,
+    camera_mode,
+)
 from landmarks.cli.predict import BACKEND_HELP, BackendKind
 from landmarks.errors import LandmarksError
 from landmarks.geotag.metadata import SidecarName, WriteMode
@@ -136,14 +145,16 @@ def geotag(
         bool,
         typer.Option(
             "--estimate-nearby",
-            help="Library: also estimate where photos without GPS or landmark were taken, from the same "
-            "camera's located photos close in time (GPS error = the estimate's radius).",
+            help="Library: also estimate where photos without GPS or landmark were taken, from located photos "
+            "close in time by the same camera or a companion one (GPS error = the estimate's radius).",
         ),
     ] = False,
     window: WindowOption = DEFAULTS.window_s / 60,
     speed_kmh: SpeedOption = DEFAULTS.speed_kmh,
     max_radius_km: MaxRadiusOption = DEFAULTS.max_radius_km,
     any_camera: AnyCameraOption = False,
+    same_camera: SameCameraOption = False,
+    together_hours: TogetherOption = DEFAULTS.together_s / 3600,
     estimate_report: Annotated[
         Path | None,
         typer.Option(metavar="FILE.csv", help="With --estimate-nearby: one row per photo, its estimate or why none."),
@@ -174,6 +185,7 @@ def geotag(
         )
     if estimate_report is not None and not estimate_nearby:
         raise GeotagUsageError("--estimate-report goes with --estimate-nearby")
+    cameras = camera_mode(same_camera, any_camera)
     if library_mode:
         from landmarks.cli.geotag_library import LibraryRun, run_library
 
@@ -183,7 +195,8 @@ def geotag(
                 plan_csv=plan_csv, min_confidence=min_confidence, write=write, sidecar_name=sidecar_name,
                 recursive=recursive, overwrite_gps=overwrite_gps, report=report, geojson=geojson,
                 batch_size=batch_size, wait=wait, tags=tags, backend=backend.value, gallery=gallery,
-                estimate=EstimateOptions(window * 60, speed_kmh, max_radius_km, any_camera=any_camera)
+                estimate=EstimateOptions(window * 60, speed_kmh, max_radius_km, cameras=cameras,
+                                         together_s=together_hours * 3600)
                 if estimate_nearby
                 else None,
                 estimate_report=estimate_report,

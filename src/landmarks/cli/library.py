@@ -41,9 +41,35 @@ AnyCameraOption = Annotated[
     bool,
     typer.Option(
         "--any-camera",
-        help="Also anchors of other cameras, when both photos record their UTC offset (cameras carried together).",
+        help="Also anchors of any other camera, by UTC (both photos must record their offset), with no evidence "
+        "that the cameras were together: for a library of one traveller.",
     ),
 ]
+SameCameraOption = Annotated[
+    bool,
+    typer.Option(
+        "--same-camera",
+        help="Only the photo's own camera places it (default: also companion cameras, those seen in the same "
+        "place at the same time, around then; a camera that records no UTC offset gets one inferred from that).",
+    ),
+]
+
+TogetherOption = Annotated[
+    float,
+    typer.Option(
+        "--together-hours",
+        min=0.1,
+        metavar="H",
+        help="How long two cameras seen together (same place, same time) count as companions, before and after.",
+    ),
+]
+
+
+def camera_mode(same_camera: bool, any_camera: bool) -> str:
+    """`EstimateOptions.cameras` from the two flags (which exclude each other)."""
+    if same_camera and any_camera:
+        raise LibraryUsageError("--same-camera and --any-camera exclude each other")
+    return "same" if same_camera else "any" if any_camera else "companions"
 
 
 def _shown(text: str | Path) -> str:
@@ -125,11 +151,13 @@ def estimate(
     speed_kmh: SpeedOption = DEFAULTS.speed_kmh,
     max_radius_km: MaxRadiusOption = DEFAULTS.max_radius_km,
     any_camera: AnyCameraOption = False,
+    same_camera: SameCameraOption = False,
+    together_hours: TogetherOption = DEFAULTS.together_s / 3600,
     report: Annotated[
         Path | None, typer.Option(metavar="FILE.csv", help="One row per photo: its estimate or why none.")
     ] = None,
 ) -> None:
-    """Plan estimated locations for photos taken near located ones (same camera, close in time).
+    """Plan estimated locations for photos taken near located ones (close in time, same or companion camera).
 
     Anchors: photos with GPS and photos with a live landmark proposal (made by `geotag DIR --plan`;
     `geotag DIR --plan --estimate-nearby` does both at once). Estimates become proposals of kind
@@ -138,10 +166,11 @@ def estimate(
     from landmarks.library.db import open_library
     from landmarks.library.nearby import plan_estimates, write_report
 
+    cameras = camera_mode(same_camera, any_camera)
     if report is not None:
         check_writable(report)
 
-    options = EstimateOptions(window * 60, speed_kmh, max_radius_km, any_camera=any_camera)
+    options = EstimateOptions(window * 60, speed_kmh, max_radius_km, cameras=cameras, together_s=together_hours * 3600)
     with open_library(folder, db) as library:
         plan = plan_estimates(library, options)
     say_plan(plan)

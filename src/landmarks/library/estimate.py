@@ -10,11 +10,18 @@ the photo's time does: a time interpolation with an honest radius). Pure: no dat
 
 Clocks: two photos are compared by their UTC instants when both carry an offset
 (OffsetTimeOriginal), else by the camera clock's wall time, which is only meaningful within one
-camera (so `any_camera` lets other cameras' anchors in only by UTC). A clock set in the future, or
-never set (before 1995), is not trusted at all. Two anchors the camera cannot have travelled between
-(faster than `max_travel_kmh`, an airliner) contradict each other: nothing is estimated between
-them. An anchor that contradicts both its neighbours while they agree, or a landmark that
-contradicts a neighbour's GPS, is dropped as misrecognised.
+camera.
+
+Other cameras (`cameras`): `same` uses the photo's own camera alone. `companions` (the default) also
+uses an anchor of another camera, by UTC, where the photo's own camera has none in the window and the
+two cameras were seen together around then (`companions.py`: the evidence, how far it reaches, what
+cancels it, and the clock offset inferred for cameras that record none, whose uncertainty widens the
+radius). `any` uses every other camera's anchor by UTC, evidence or not (a library of one traveller).
+
+A clock set in the future, or never set (before 1995), is not trusted at all. Two anchors the camera
+cannot have travelled between (faster than `max_travel_kmh`, an airliner) contradict each other:
+nothing is estimated between them. An anchor that contradicts both its neighbours while they agree,
+or a landmark that contradicts a neighbour's GPS, is dropped as misrecognised.
 """
 
 from __future__ import annotations
@@ -25,8 +32,10 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from landmarks.catalog import great_circle_km
+from landmarks.library.companions import Companions
 from landmarks.library.geo import lens_circle, toward
 
 EARLIEST_S = 788918400.0
@@ -80,6 +89,9 @@ class Anchor:
     """The model's confidence in a landmark anchor (an estimate from it is no surer than that)."""
 
 
+CAMERA_MODES = ("same", "companions", "any")
+
+
 @dataclass(frozen=True)
 class EstimateOptions:
     window_s: float = 1800.0
@@ -90,12 +102,16 @@ class EstimateOptions:
     """No estimate looser than this is proposed."""
     max_travel_kmh: float = 1000.0
     """Faster than an airliner: two anchors that would need it contradict each other."""
-    any_camera: bool = False
-    """Also anchors of other cameras, when both photos record their UTC offset (so the instants compare).
-    Off by default: two cameras are not always carried together."""
+    cameras: str = "companions"
+    """Whose anchors place a photo: `same` (its own camera), `companions` (also cameras seen with it,
+    around then, by UTC) or `any` (every camera whose photos record their UTC offset)."""
+    together_s: float = 6 * 3600.0
+    """How long seeing two cameras together counts, before and after (`companions.py` says why 6 h)."""
 
     def __post_init__(self) -> None:
-        for name in ("window_s", "speed_kmh", "max_radius_km", "max_travel_kmh"):
+        if self.cameras not in CAMERA_MODES:
+            raise ValueError(f"cameras must be one of {', '.join(CAMERA_MODES)}, not {self.cameras!r}")
+        for name in ("window_s", "speed_kmh", "max_radius_km", "max_travel_kmh", "together_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, not {value}")
@@ -158,6 +174,18 @@ def needed_kmh(a: Anchor, b: Anchor, seconds: float) -> float:
     return math.inf if seconds <= 0 else d / (seconds / 3600.0)
 
 
+class _Near(NamedTuple):
+    """An anchor that may place a photo: the gap from it to the photo, and how sure that gap is."""
+
+    gap_s: float
+    shot: Shot
+    anchor: Anchor
+    slack_s: float = 0.0
+    """How far the true gap may be from `gap_s` (an inferred clock offset)."""
+    via: str | None = None
+    """Why another camera's anchor counts (the companion evidence), for the reason line."""
+
+
 class _Camera:
     """One camera's anchors, sorted for time look-ups by its clock and, where known, by UTC."""
 
@@ -167,7 +195,7 @@ class _Camera:
         self.by_utc = sorted((e for e in entries if e[0].utc_s is not None), key=lambda e: (e[0].utc_s, e[1].photo_id))
         self.utc_keys = [e[0].utc_s for e in self.by_utc]
 
-    def near(self, shot: Shot, window_s: float) -> list[tuple[float, Shot, Anchor]]:
+    def near(self, shot: Shot, window_s: float) -> list[_Near]:
         """(gap from the anchor to the shot, anchor shot, anchor) for anchors within the window."""
         found: list[tuple[Shot, Anchor]] = []
         if shot.utc_s is not None:
@@ -180,15 +208,15 @@ class _Camera:
         lo = bisect.bisect_left(self.local_keys, shot.local_s - window_s)
         hi = bisect.bisect_right(self.local_keys, shot.local_s + window_s)
         found += [e for e in self.by_local[lo:hi] if shot.utc_s is None or e[0].utc_s is None]
-        return [(g, s, a) for s, a in found if abs(g := gap_s(s, shot)) <= window_s]
+        return [_Near(g, s, a) for s, a in found if abs(g := gap_s(s, shot)) <= window_s]
 
-    def near_utc(self, shot: Shot, window_s: float) -> list[tuple[float, Shot, Anchor]]:
+    def near_utc(self, shot: Shot, window_s: float) -> list[_Near]:
         """Anchors of other cameras within the window, by UTC instants only (both must know theirs)."""
         if shot.utc_s is None:
             return []
         lo = bisect.bisect_left(self.utc_keys, shot.utc_s - window_s)
         hi = bisect.bisect_right(self.utc_keys, shot.utc_s + window_s)
-        return [(gap_s(s, shot), s, a) for s, a in self.by_utc[lo:hi] if s.camera != shot.camera]
+        return [_Near(gap_s(s, shot), s, a) for s, a in self.by_utc[lo:hi] if s.camera != shot.camera]
 
 
 def _screen_anchors(
@@ -279,14 +307,25 @@ def estimate(
         disputes |= found
         everyone += kept
         cameras[key] = _Camera(kept)
-    others = _Camera(everyone) if options.any_camera else None
+    others = _Camera(everyone) if options.cameras == "any" else None
+    companions = (
+        Companions(targets, everyone, disputes, options.window_s, options.speed_kmh, options.together_s, _camera_name)
+        if options.cameras == "companions"
+        else None
+    )
     for shot in targets:
         camera = cameras.get(shot.camera)
         near = camera.near(shot, options.window_s) if camera is not None else []
         if others is not None:
             near += others.near_utc(shot, options.window_s)
+        if companions is not None and not near:  # another camera's anchor only where its own has none
+            near = [_Near(*found) for found in companions.near(shot)]
         outcomes.append(_place(shot, near, disputes, options))
     return outcomes
+
+
+def _camera_name(shot: Shot) -> str:
+    return " ".join(p for p in (shot.make, shot.model) if p) + (f" #{shot.serial}" if shot.serial else "")
 
 
 _PROBLEM_TEXT = {
@@ -297,28 +336,28 @@ _PROBLEM_TEXT = {
 }
 
 
-def _place(
-    shot: Shot, near: list[tuple[float, Shot, Anchor]], disputes: dict[int, str], options: EstimateOptions
-) -> Outcome:
+def _place(shot: Shot, near: list[_Near], disputes: dict[int, str], options: EstimateOptions) -> Outcome:
     if not near:
         window = options.window_s / 60
-        return NoEstimate(shot.photo_id, "no_anchor_in_window", f"no anchor of this camera within {window:.0f} min")
-    before = min((e for e in near if e[0] >= 0), key=lambda e: (e[0], e[2].radius_km, e[2].photo_id), default=None)
-    after = min((e for e in near if e[0] < 0), key=lambda e: (-e[0], e[2].radius_km, e[2].photo_id), default=None)
+        whose = "this camera" + (" or a companion camera" if options.cameras == "companions" else "")
+        return NoEstimate(shot.photo_id, "no_anchor_in_window", f"no anchor of {whose} within {window:.0f} min")
+    key = lambda e: (abs(e.gap_s) + e.slack_s, e.anchor.radius_km, e.anchor.photo_id)  # noqa: E731
+    before = min((e for e in near if e.gap_s >= 0), key=key, default=None)
+    after = min((e for e in near if e.gap_s < 0), key=key, default=None)
     used = [e for e in (before, after) if e is not None]
     if before is not None and after is not None:
-        span = before[0] - after[0]
-        if needed_kmh(before[2], after[2], span) > options.max_travel_kmh:
-            return NoEstimate(shot.photo_id, "contradicting_anchors", _clash_text(before[2], after[2], span))
-    for _, _, anchor in used:
-        if anchor.photo_id in disputes:
-            return NoEstimate(shot.photo_id, "anchor_disputed", disputes[anchor.photo_id])
+        span = before.gap_s - after.gap_s
+        if needed_kmh(before.anchor, after.anchor, span) > options.max_travel_kmh:
+            return NoEstimate(shot.photo_id, "contradicting_anchors", _clash_text(before.anchor, after.anchor, span))
+    for e in used:
+        if e.anchor.photo_id in disputes:
+            return NoEstimate(shot.photo_id, "anchor_disputed", disputes[e.anchor.photo_id])
     speed = options.speed_kmh
     if before is not None and after is not None:
-        (ga, _, a), (gb, _, b) = before, after
+        (ga, _, a, sa, _), (gb, _, b, sb, _) = before, after
         gb = -gb
         speed += needed_kmh(a, b, ga + gb)  # it moved at least that fast between them, and may have moved faster
-        ra, rb = a.radius_km + speed * ga / 3600, b.radius_km + speed * gb / 3600
+        ra, rb = a.radius_km + speed * (ga + sa) / 3600, b.radius_km + speed * (gb + sb) / 3600
         d = great_circle_km(a.latitude, a.longitude, b.latitude, b.longitude)
         along, radius = lens_circle(d, ra, rb)
         lat, lon = toward(a.latitude, a.longitude, b.latitude, b.longitude, along)
@@ -329,15 +368,19 @@ def _place(
             f"at {speed:.1f} km/h"
         )
     else:
-        gap, _, first = used[0]
+        gap, _, first, slack, _ = used[0]
         gap, second = abs(gap), None
-        lat, lon, radius = first.latitude, first.longitude, first.radius_km + speed * gap / 3600
+        lat, lon, radius = first.latitude, first.longitude, first.radius_km + speed * (gap + slack) / 3600
         method = "nearest"
         side = "after" if before is not None else "before"
         why = f"{gap / 60:.0f} min {side} {_name(first)}, at {speed:.1f} km/h"
-    strangers = [e for e in used if e[1].camera != shot.camera]
-    if strangers:
-        why += " (" + ", ".join(f"photo {e[2].photo_id}" for e in strangers) + " by another camera, by UTC)"
+    strangers = [e for e in used if e.shot.camera != shot.camera]
+    if strangers and options.cameras == "any":
+        why += " (" + ", ".join(f"photo {e.anchor.photo_id}" for e in strangers) + " by another camera, by UTC)"
+    for e in strangers:
+        if e.via is not None:
+            slack = f", ±{e.slack_s / 60:.0f} min of clock uncertainty counted" if e.slack_s else ""
+            why += f" (photo {e.anchor.photo_id} {e.via}, by UTC{slack})"
     if radius > options.max_radius_km:
         return NoEstimate(
             shot.photo_id, "radius_too_large", f"{why}: radius {radius:.1f} km > {options.max_radius_km:g} km"
