@@ -244,6 +244,41 @@ def test_unknown_state(browser: Browser, predictor: Predictor, photos: list[Path
         assert_marker_at(page, data["top"][0]["latitude"], data["top"][0]["longitude"])
 
 
+def test_gallery_landmarks_are_listed_drawn_and_answered(
+    browser: Browser, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """A landmark added with `landmarks gallery add` is listed beside the built-in ones, drawn as a blue dot
+    at its coordinates, and a photo of it is answered with its name and place."""
+    from typer.testing import CliRunner
+
+    from helpers import synthetic_photo
+    from landmarks.cli import app
+
+    checkpoint = Path(shutil.copy(tiny_checkpoint, tmp_path / "best.pt"))  # its gallery is this test's own
+    shots = tmp_path / "chapel"
+    shots.mkdir()
+    for i in range(5):
+        synthetic_photo(6, i, (80, 64)).save(shots / f"shot_{i}.jpg")  # a 'landmark' the tiny model never saw
+    added = CliRunner().invoke(app, ["gallery", "add", str(shots), "--checkpoint", str(checkpoint), "--name",
+                                     "Old Chapel", "--lat", "52.4", "--lon", "-30.5", "--country", "UK"])  # fmt: skip
+    assert added.exit_code == 0, added.output
+    query = tmp_path / "query.jpg"
+    synthetic_photo(6, 999, (80, 64)).save(query)
+    with live_server(create_app(Predictor.load(checkpoint))) as url, opened(browser, url) as page:
+        assert page.locator("#gallery-panel").is_visible()
+        assert page.locator("#gallery-list li").all_inner_texts() == ["Old Chapel · UK"]
+        assert page.locator("#gallery-count").inner_text().endswith(", 1 added")
+        dot = page.locator(".gallery-dot")
+        assert dot.count() == 1 and dot.get_attribute("title") == "Old Chapel (added)"
+        world, box = page.locator(".map-image").bounding_box(), dot.bounding_box()
+        assert world and box
+        assert box["x"] + box["width"] / 2 == pytest.approx(world["x"] + (-30.5 + 180) / 360 * world["width"], abs=1.5)
+        assert box["y"] + box["height"] / 2 == pytest.approx(world["y"] + (90 - 52.4) / 180 * world["height"], abs=1.5)
+        data = upload(page, query)
+        assert data["top"][0]["name"] == "Old Chapel"
+        assert page.locator("#topk .guess-name").first.inner_text().startswith("Old Chapel")
+
+
 def test_bad_files_get_clear_errors(page: Page) -> None:
     with page.expect_response("**/api/v1/predict") as answer:
         page.set_input_files(
