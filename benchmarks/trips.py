@@ -256,7 +256,7 @@ def main() -> None:
     p.add_argument("--gps", type=float, default=0.2, help="share of phone photos that carry GPS")
     p.add_argument("--no-time", type=float, default=0.05, help="share of photos with no capture time")
     p.add_argument("--walk-kmh", type=float, default=3.0, help="how fast people drift from the landmark at a stop")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, nargs="+", default=[0], help="one trip set per seed; several: also pooled")
     p.add_argument("--window-min", type=float, default=30.0)
     p.add_argument("--speed-kmh", type=float, default=EstimateOptions.speed_kmh)
     p.add_argument("--max-radius-km", type=float, default=EstimateOptions.max_radius_km)
@@ -268,6 +268,16 @@ def main() -> None:
     p.add_argument("--min-confidence", type=float, default=None, help="default: the checkpoint's threshold")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = p.parse_args()
+    runs = {seed: run_seed(argparse.Namespace(**{**vars(args), "seed": seed})) for seed in args.seed}
+    figures: dict[str, Any] = runs[args.seed[0]] if len(runs) == 1 else {"seeds": runs, "pooled": pooled(runs)}
+    figures["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    print(json.dumps(figures, indent=2))
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+def run_seed(args: argparse.Namespace) -> dict[str, Any]:
+    """One seed's trips, built in a temporary folder and put through the real pipeline."""
     from landmarks.library.db import open_library
 
     with tempfile.TemporaryDirectory(prefix="trips-") as tmp:
@@ -285,11 +295,29 @@ def main() -> None:
                 together_s=args.together_hours * 3600,
             )  # fmt: skip
             plan = plan_estimates(db, options)
-            figures = pipeline | evaluate(db, plan, truths)
-    figures["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    print(json.dumps(figures, indent=2))
-    if args.json is not None:
-        args.json.write_text(json.dumps(figures, indent=2))
+            return pipeline | evaluate(db, plan, truths)
+
+
+def pooled(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """The seeds' trips as one larger benchmark: each share re-weighted by the photos it counts."""
+
+    def share(key: str, total: str) -> float:
+        return sum(r[key] * r[total] for r in runs.values()) / max(sum(r[total] for r in runs.values()), 1)
+
+    located = sum(round(r["located_share"] * r["everyday_without_gps"]) for r in runs.values())
+    return {
+        "photos": sum(r["photos"] for r in runs.values()),
+        "everyday_without_gps": sum(r["everyday_without_gps"] for r in runs.values()),
+        "located_share": share("located_share", "everyday_without_gps"),
+        "outside_radius": sum(r["outside_radius"] for r in runs.values()),
+        "outside_radius_share": sum(r["outside_radius"] for r in runs.values()) / max(located, 1),
+        "wrong_from_misrecognised_anchor": sum(r["wrong_from_misrecognised_anchor"] for r in runs.values()),
+        "aim_photos": sum(r["aim_photos"] for r in runs.values()),
+        "aim_share": share("aim_share", "aim_photos"),
+        "aim_timed_share": share("aim_timed_share", "aim_timed_photos"),
+        "aim_same_camera_share": share("aim_same_camera_share", "aim_same_camera_photos"),
+        "aim_by_seed": {seed: round(r["aim_share"], 4) for seed, r in runs.items()},
+    }
 
 
 if __name__ == "__main__":
