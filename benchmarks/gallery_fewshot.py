@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import tempfile
 from pathlib import Path
@@ -152,6 +153,7 @@ def main() -> None:
     held_out = pick_unknown(classes)
     known = [c for c in classes if c not in held_out]
     with tempfile.TemporaryDirectory(prefix="landmarks-fewshot-") as tmp:
+        os.environ["LANDMARKS_CACHE"] = str(Path(tmp) / "cache")  # the whitening cache: not the user's
         checkpoint = args.checkpoint
         if checkpoint is None:
             view = known_view(args.data, known, Path(tmp) / "known")

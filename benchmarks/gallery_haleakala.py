@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import tempfile
 from collections import Counter
@@ -42,6 +43,7 @@ def main() -> None:
     shots = random.Random(args.seed).sample(train, args.shots)
     ref = builtin_catalog()[CLASS]
     with tempfile.TemporaryDirectory(prefix="landmarks-haleakala-") as tmp:
+        os.environ["LANDMARKS_CACHE"] = str(Path(tmp) / "cache")  # the whitening cache: not the user's
         _, held_out = negative_halves(EVERYDAY, Path(tmp) / "fit", seed=0)
         negatives = held_out + sorted(NOT_LANDMARKS.glob("*.jpg"))
         predictor = Predictor.load(args.checkpoint, gallery=Path(tmp) / "g.gallery.npz")

@@ -74,3 +74,24 @@ def test_whitening_lets_a_few_shots_beat_a_direction_every_photo_shares() -> Non
 
     assert accuracy(white) > 0.7
     assert accuracy(white) > accuracy(centre_only) + 0.4
+
+
+def test_the_cache_serves_a_fitted_whitening_and_survives_damage(tmp_path, monkeypatch) -> None:
+    rows = decaying(400, 32).astype(np.float16)
+    first = wmod.cached(rows, tmp_path / "w")
+    (entry,) = (tmp_path / "w").iterdir()
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the cached whitening should have been read")
+
+    with monkeypatch.context() as m:
+        m.setattr(Whitening, "fit", no_fit)
+        again = wmod.cached(rows, tmp_path / "w")
+    np.testing.assert_array_equal(first.projection, again.projection)
+    other = wmod.cached(rows[1:], tmp_path / "w")  # other training photos: another entry
+    assert len(list((tmp_path / "w").iterdir())) == 2 and other.projection.shape == first.projection.shape
+    entry.write_bytes(b"not an npz")  # a damaged entry is recomputed and rewritten
+    np.testing.assert_array_equal(wmod.cached(rows, tmp_path / "w").projection, first.projection)
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache folder should be")
+    np.testing.assert_array_equal(wmod.cached(rows, blocked).projection, first.projection)  # unwritable: fitted

@@ -26,6 +26,8 @@ from landmarks.retrieval.combined import Prototypes
 from landmarks.retrieval.gallery import Gallery, GalleryPhoto, open_gallery
 from landmarks.retrieval.index import EmbeddingIndex
 from landmarks.retrieval.whitening import Whitening
+from landmarks.retrieval.whitening import cached as cached_whitening
+from landmarks.settings import cache_dir
 
 GALLERY_LOCK = threading.Lock()
 """Serialises changes to galleries within one process (the server's admin endpoint, tests)."""
@@ -142,12 +144,12 @@ _WHITENINGS: dict[int, tuple[weakref.ref[EmbeddingIndex], Whitening]] = {}
 
 
 def whitening_of(index: EmbeddingIndex) -> Whitening:
-    """The whitening learned from a model's training photos, once per loaded model: it costs a randomised
-    SVD, and a server rebuilds its prototypes at every gallery change."""
+    """The whitening learned from a model's training photos, once per loaded model and kept in the cache
+    folder: it costs a randomised SVD, and a server rebuilds its prototypes at every gallery change."""
     cached = _WHITENINGS.get(id(index))
     if cached is not None and cached[0]() is index:
         return cached[1]
-    whitening = Whitening.fit(index.embeddings.astype(np.float32))
+    whitening = cached_whitening(index.embeddings, cache_dir() / "whitening")
     _WHITENINGS[id(index)] = (weakref.ref(index, lambda _, key=id(index): _WHITENINGS.pop(key, None)), whitening)
     return whitening
 

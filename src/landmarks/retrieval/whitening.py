@@ -9,16 +9,22 @@ space (the classic post-processing of retrieval descriptors, e.g. Jégou & Chum 
 share of the mean variance to every component before dividing by it, so weak, noisy directions are
 not blown up. The dimension and shrinkage were chosen on proxy44 train/ photos (README, gallery row).
 
-The top components come from a seeded randomised SVD (Halko et al. 2011) when the matrix is large,
-since an exact eigendecomposition of a 2560-d covariance costs seconds at every gallery load. numpy only.
+The top components come from a seeded randomised SVD (Halko et al. 2011) when the matrix is large;
+it still costs seconds, so `cached` keeps each model's whitening in the cache folder, keyed by the
+digest of the training photos' embeddings and the parameters. numpy only.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from landmarks.atomic import atomic_write_bytes
 from landmarks.retrieval.index import normalise
 
 WHITEN_DIM = 768
@@ -27,6 +33,8 @@ WHITEN_SHRINK = 0.3
 """Share of the kept components' mean variance added to each before whitening."""
 MIN_ROWS = 200
 """Fewer training photos than this teach no reliable directions: the whitening is a centring alone."""
+WHITENING_VERSION = 1
+"""Bump when `fit` changes what it computes, so cached whitenings of the old recipe are not reused."""
 OVERSAMPLE = 32
 POWER_ITERATIONS = 3
 
@@ -62,6 +70,31 @@ class Whitening:
         variances, directions = _top_components(centred, k, seed)
         scale = 1.0 / np.sqrt(variances + shrink * variances.mean() + 1e-12)
         return cls(mean, (directions * scale).astype(np.float32))
+
+
+def cached(rows: np.ndarray, folder: Path, dim: int = WHITEN_DIM, shrink: float = WHITEN_SHRINK) -> Whitening:
+    """`Whitening.fit(rows)`, read from `folder` when it was computed before (a cache: an unreadable or
+    unwritable entry is recomputed, never an error)."""
+    rows = np.ascontiguousarray(rows)
+    h = hashlib.sha256(f"{WHITENING_VERSION}:{dim}:{shrink}:{rows.dtype}:{rows.shape}".encode())
+    h.update(rows.tobytes())
+    path = Path(folder) / f"{h.hexdigest()[:32]}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            found = Whitening(npz["mean"], npz["projection"])
+        if found.mean.shape == (rows.shape[1],) and found.projection.shape[0] == rows.shape[1]:
+            return found
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        pass
+    whitening = Whitening.fit(rows, dim, shrink)
+    buffer = io.BytesIO()
+    np.savez(buffer, mean=whitening.mean, projection=whitening.projection)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError:  # a read-only or full cache costs the next load the fit again, nothing else
+        pass
+    return whitening
 
 
 def _top_components(x: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
