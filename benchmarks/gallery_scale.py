@@ -70,6 +70,7 @@ def main() -> None:
     p.add_argument("--latency-queries", type=int, default=30, help="exact search timed one query at a time")
     p.add_argument("--k", type=int, default=10, help="neighbours asked for (the decision rule's vote_k)")
     p.add_argument("--nprobe", type=int, nargs="+", default=[32, 64, 128])
+    p.add_argument("--cells-per-sqrt", type=float, default=None, help="IVF cells per sqrt(rows) (default: 4)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
 
@@ -116,7 +117,8 @@ def main() -> None:
         gc.collect()
         mem0 = rss_mb()
         started, cpu = time.perf_counter(), time.process_time()
-        backend = FaissBackend(rows)
+        cells = None if args.cells_per_sqrt is None else round(args.cells_per_sqrt * len(rows) ** 0.5)
+        backend = FaissBackend(rows, cells=cells)
         build_s, build_cpu_s = time.perf_counter() - started, time.process_time() - cpu
         faiss_mb = rss_mb() - mem0
         by_probe = {}

@@ -33,12 +33,13 @@ def cells_for(rows: int) -> int:
 class FaissBackend:
     """PCA + IVF over unit fp16 rows, exact re-ranking; `search` answers like the exact search."""
 
-    def __init__(self, embeddings: np.ndarray, *, nprobe: int = 128, seed: int = 0) -> None:
+    def __init__(self, embeddings: np.ndarray, *, nprobe: int = 128, seed: int = 0, cells: int | None = None) -> None:
+        """`cells`: IVF cells (default `cells_for(rows)`; at most one per 40 rows)."""
         import faiss
 
         rows, dim = embeddings.shape
         self.rows_fp16 = embeddings  # the caller's rows (no copy): the exact re-ranking reads them
-        self.cells = cells_for(rows)
+        self.cells = cells_for(rows) if cells is None else max(1, min(int(cells), rows // 40))
         reduced = min(PCA_DIM, dim)
         spec = f"PCA{reduced},IVF{self.cells},Flat" if reduced < dim else f"IVF{self.cells},Flat"
         index = faiss.index_factory(dim, spec, faiss.METRIC_L2)
