@@ -234,8 +234,6 @@ def begin_write(
     action: str = "write",
 ) -> int:
     """Journal a write before making it (status `writing`); returns the journal id."""
-    if action not in WRITE_ACTIONS:
-        raise ValueError(f"action must be one of {WRITE_ACTIONS}, not {action!r}")
     photo = _photo(db, photo_id)
     with db.transaction() as conn:
         return journal_write(conn, photo, target=target, tags=tags, previous=previous,
