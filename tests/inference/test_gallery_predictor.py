@@ -14,6 +14,7 @@ from landmarks.cli import app
 from landmarks.engine.checkpoint import load_checkpoint, save_checkpoint
 from landmarks.errors import GalleryError
 from landmarks.inference.predictor import Predictor
+from landmarks.settings import cache_dir
 
 NEW_LABEL = 6
 """A synthetic 'landmark' the tiny model never saw (its own colour and stripe angle)."""
@@ -200,3 +201,25 @@ def test_a_gallery_made_on_torch_answers_on_the_onnx_export(checkpoint: Path, tm
     assert on_onnx.best.name == on_torch.best.name == "Old Chapel"
     assert abs(on_onnx.best.probability - on_torch.best.probability) < 0.05
     assert onnx.gallery_id.startswith("sha256:") and onnx.gallery_id == Predictor(checkpoint).gallery_id
+
+
+def test_a_large_gallery_keeps_its_faiss_index_in_the_cache(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the size limit the index is searched by FAISS; the built index goes to the cache folder (this
+    test's own LANDMARKS_CACHE), so the next process with the same model and gallery reads it back."""
+    pytest.importorskip("faiss")
+    monkeypatch.setattr("landmarks.retrieval.index.FAISS_MIN_ROWS", 40)
+    photos = shots(tmp_path / "a", NEW_LABEL, 5)
+    assert invoke("gallery", "add", str(photos), "--name", "Chapel", "--lat", "1", "--lon", "2",
+                  "--checkpoint", str(checkpoint)).exit_code == 0  # fmt: skip
+    query = tmp_path / "query.jpg"
+    synthetic_photo(NEW_LABEL, 999, (80, 64)).save(query)
+    first = Predictor.load(checkpoint)
+    assert first.predict(query, k=1).best.name == "Chapel"
+    searched = first.known.index
+    assert searched is not None and searched.approximate and not searched.approximate_backend().from_cache
+    assert list((cache_dir() / "faiss").glob("*.faiss"))
+    again = Predictor.load(checkpoint)
+    assert again.predict(query, k=1).best.name == "Chapel"
+    assert again.known.index is not None and again.known.index.approximate_backend().from_cache

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from landmarks.retrieval.combined import decide_with_gallery
@@ -67,3 +69,27 @@ def test_prototypes_are_centred_class_means_whatever_the_block_size(monkeypatch)
         np.testing.assert_allclose(protos.index.embeddings.astype(np.float32), expected, atol=2e-3)
     sims, classes = protos.nearest(emb[[8]], m=3)
     assert classes[0, 0] == 2 and sims[0, 0] > 0.9
+
+
+def test_cached_prototypes_are_the_computed_ones_and_follow_the_rows(tmp_path: Path) -> None:
+    from landmarks.retrieval.combined import Prototypes
+    from landmarks.retrieval.whitening import Whitening
+
+    _, index, _ = setting()
+    whitening = Whitening.fit(index.embeddings[index.labels < 2].astype(np.float32))
+    computed = Prototypes.of(index, 3, 2, whitening)
+    first = Prototypes.cached(index, 3, 2, whitening, tmp_path)
+    (entry,) = tmp_path.glob("*.npz")
+    again = Prototypes.cached(index, 3, 2, whitening, tmp_path)
+    for p in (first, again):
+        np.testing.assert_array_equal(p.index.embeddings, computed.index.embeddings)
+    grown = EmbeddingIndex.concat([index, EmbeddingIndex(index.embeddings[:1], [3], ["new"])])
+    assert Prototypes.cached(grown, 4, 2, whitening, tmp_path).index.embeddings.shape[0] == 4  # a new entry
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+    entry.write_bytes(b"not an npz")  # damaged: recomputed, not an error
+    np.testing.assert_array_equal(
+        Prototypes.cached(index, 3, 2, whitening, tmp_path).index.embeddings, computed.index.embeddings
+    )
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    assert Prototypes.cached(index, 3, 2, whitening, blocked / "p").index.embeddings.shape == (3, 16)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -53,3 +55,41 @@ def test_blockwise_exact_search_equals_one_product(monkeypatch: pytest.MonkeyPat
     blocks = index.search(rows[:7], 4)
     np.testing.assert_array_equal(blocks.index, whole.index)
     np.testing.assert_allclose(blocks.similarity, whole.similarity, atol=1e-6)
+
+
+def test_a_built_index_is_kept_and_read_back_from_the_cache(tmp_path: Path) -> None:
+    rows, labels = clustered(100, 5, 32)
+    unit = EmbeddingIndex.build(rows, labels, [str(i) for i in range(len(rows))]).embeddings
+    first = faiss_index.FaissBackend(unit, cache=tmp_path)
+    assert not first.from_cache
+    (entry,) = tmp_path.glob("*.faiss")
+    again = faiss_index.FaissBackend(unit, cache=tmp_path)
+    assert again.from_cache and again.nprobe == first.nprobe
+    queries = unit[:20].astype(np.float32)
+    for a, b in zip(first.search(queries, 3), again.search(queries, 3), strict=True):
+        np.testing.assert_array_equal(a, b)
+    other = unit.copy()
+    other[0] = other[1]  # other rows: another entry, never the first one's answers
+    assert not faiss_index.FaissBackend(other, cache=tmp_path).from_cache
+    assert len(list(tmp_path.glob("*.faiss"))) == 2
+    entry.write_bytes(entry.read_bytes()[:100])  # truncated: rebuilt, and the entry rewritten
+    rebuilt = faiss_index.FaissBackend(unit, cache=tmp_path)
+    assert not rebuilt.from_cache and faiss_index.FaissBackend(unit, cache=tmp_path).from_cache
+
+
+def test_an_unwritable_cache_costs_a_rebuild_not_an_error(tmp_path: Path) -> None:
+    rows, labels = clustered(100, 5, 16)
+    unit = EmbeddingIndex.build(rows, labels, [str(i) for i in range(len(rows))]).embeddings
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    backend = faiss_index.FaissBackend(unit, cache=blocked / "faiss")
+    assert backend.search(unit[:2].astype(np.float32), 1)[1][:, 0].tolist() == [0, 1]
+
+
+def test_the_index_builds_its_backend_once_into_its_cache_folder(tmp_path: Path) -> None:
+    rows, labels = clustered(100, 5, 16)
+    index = EmbeddingIndex.build(rows, labels, [str(i) for i in range(len(rows))])
+    index.backend, index.cache_folder = "faiss", tmp_path
+    index.search(rows[:2], 1)
+    assert index.approximate_backend() is index.approximate_backend()
+    assert len(list(tmp_path.glob("*.faiss"))) == 1

@@ -174,10 +174,15 @@ class Known:
             raise GalleryError(f"the gallery's embeddings ({parts[1].dim}-d) do not fit the model's ({parts[0].dim}-d)")
         self.index = parts[0] if len(parts) == 1 else EmbeddingIndex.concat(parts) if parts else None
         self.prototypes = (
-            Prototypes.of(self.index, len(self.classes), self.trained, whitening_of(ckpt.index))
+            Prototypes.cached(
+                self.index, len(self.classes), self.trained, whitening_of(ckpt.index), cache_dir() / "prototypes"
+            )
             if len(gallery) and self.index
             else None
         )
+        for searched in (self.index, self.prototypes.index if self.prototypes else None):
+            if searched is not None:  # a FAISS index built over a large gallery is kept for the next load
+                searched.cache_folder = cache_dir() / "faiss"
 
     @property
     def gallery_classes(self) -> int:

@@ -14,10 +14,15 @@ numpy only.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from landmarks.atomic import atomic_write_bytes
 from landmarks.retrieval.decision import Decided, DecisionRule, decide
 from landmarks.retrieval.index import EmbeddingIndex, Neighbours, normalise
 from landmarks.retrieval.whitening import Whitening
@@ -32,6 +37,8 @@ GALLERY_TEMPERATURE = 0.05
 """Softmax temperature over prototype cosine similarities, dividing the share among gallery landmarks."""
 
 
+PROTOTYPES_VERSION = 1
+"""Bump when `Prototypes.of` changes what it computes, so cached prototypes of the old recipe are not reused."""
 PROTOTYPES_COMPARED = 16
 """The nearest class prototypes the softmax runs over (the rest weigh nothing at this temperature)."""
 BLOCK_ROWS = 65_536
@@ -61,13 +68,49 @@ class Prototypes:
             block = whitening(index.embeddings[start : start + BLOCK_ROWS][order].astype(np.float32))
             first = np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])
             sums[labels[order][first]] += np.add.reduceat(block, first, axis=0)
-        rows = EmbeddingIndex(normalise(sums), np.arange(num_classes), [str(c) for c in range(num_classes)])
-        return cls(whitening, rows)
+        return cls(whitening, class_rows(normalise(sums)))
+
+    @classmethod
+    def cached(
+        cls, index: EmbeddingIndex, num_classes: int, trained: int, whitening: Whitening, folder: Path
+    ) -> Prototypes:
+        """`of`, read from `folder` when the same rows were averaged in the same whitened space before: at a
+        gallery of many landmarks every photo is projected, which costs far more than hashing the rows.
+        A cache: an unreadable or unwritable entry is recomputed, never an error."""
+        h = hashlib.sha256(f"{PROTOTYPES_VERSION}:{num_classes}:{index.embeddings.shape}".encode())
+        for part in (whitening.mean, whitening.projection, index.labels, index.embeddings):
+            flat = np.ascontiguousarray(part).reshape(-1)
+            for start in range(0, len(flat), 1 << 24):
+                h.update(flat[start : start + (1 << 24)])
+        path = Path(folder) / f"{h.hexdigest()[:32]}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                rows = npz["prototypes"]
+            if rows.shape == (num_classes, whitening.dim) and rows.dtype == np.float16:
+                return cls(
+                    whitening, EmbeddingIndex(rows, np.arange(num_classes), [str(c) for c in range(num_classes)])
+                )
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass
+        prototypes = cls.of(index, num_classes, trained, whitening)
+        buffer = io.BytesIO()
+        np.savez(buffer, prototypes=prototypes.index.embeddings)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, buffer.getvalue())
+        except OSError:  # a read-only or full cache costs the next load the averaging again, nothing else
+            pass
+        return prototypes
 
     def nearest(self, embeddings: np.ndarray, m: int = PROTOTYPES_COMPARED) -> tuple[np.ndarray, np.ndarray]:
         """[N, m] cosine of each whitened photo embedding to its m nearest class prototypes, and those classes."""
         found = self.index.search(self.whitening(embeddings), m)
         return found.similarity, self.index.labels[np.maximum(found.index, 0)]
+
+
+def class_rows(prototypes: np.ndarray) -> EmbeddingIndex:
+    """An index of one unit row per class, labelled 0..C-1."""
+    return EmbeddingIndex(prototypes, np.arange(len(prototypes)), [str(c) for c in range(len(prototypes))])
 
 
 def trained_rows(index: EmbeddingIndex, trained: int) -> np.ndarray:

@@ -10,8 +10,10 @@ takes over (`retrieval/faiss_index.py`). numpy only below that size, so inferenc
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -79,6 +81,9 @@ class EmbeddingIndex:
         self._approximate: FaissBackend | None = None
         self.backend: Backend = "auto"
         """How `search` searches: exact, FAISS, or auto (FAISS from `FAISS_MIN_ROWS` rows on)."""
+        self.cache_folder: Path | None = None
+        """Where a built FAISS index is kept for the next process with the same rows (None: built each time)."""
+        self._building = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -99,10 +104,15 @@ class EmbeddingIndex:
             raise ValueError(f"query embeddings have {q.shape[1]} dimensions, the index {self.dim}")
         k = max(1, min(k, len(self)))
         if self.approximate:
-            if self._approximate is None:
-                self._approximate = FaissBackend(self.embeddings)
-            return Neighbours(*self._approximate.search(q, k))
+            return Neighbours(*self.approximate_backend().search(q, k))
         return self.exact_search(q, k)
+
+    def approximate_backend(self) -> FaissBackend:
+        """The FAISS index over the rows, built (or read from `cache_folder`) at first use, once."""
+        with self._building:
+            if self._approximate is None:
+                self._approximate = FaissBackend(self.embeddings, cache=self.cache_folder)
+            return self._approximate
 
     def exact_search(self, q: np.ndarray, k: int) -> Neighbours:
         """Exact cosine search of unit queries [Q, D]: one matrix product, or one per block of rows for an
