@@ -14,15 +14,12 @@ numpy only.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from landmarks.atomic import atomic_write_bytes
+from landmarks.retrieval.cache_files import digest, read_arrays, write_arrays
 from landmarks.retrieval.decision import Decided, DecisionRule, decide
 from landmarks.retrieval.index import EmbeddingIndex, Neighbours, normalise
 from landmarks.retrieval.whitening import Whitening
@@ -77,29 +74,14 @@ class Prototypes:
         """`of`, read from `folder` when the same rows were averaged in the same whitened space before: at a
         gallery of many landmarks every photo is projected, which costs far more than hashing the rows.
         A cache: an unreadable or unwritable entry is recomputed, never an error."""
-        h = hashlib.sha256(f"{PROTOTYPES_VERSION}:{num_classes}:{index.embeddings.shape}".encode())
-        for part in (whitening.mean, whitening.projection, index.labels, index.embeddings):
-            flat = np.ascontiguousarray(part).reshape(-1)
-            for start in range(0, len(flat), 1 << 24):
-                h.update(flat[start : start + (1 << 24)])
-        path = Path(folder) / f"{h.hexdigest()[:32]}.npz"
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                rows = npz["prototypes"]
-            if rows.shape == (num_classes, whitening.dim) and rows.dtype == np.float16:
-                return cls(
-                    whitening, EmbeddingIndex(rows, np.arange(num_classes), [str(c) for c in range(num_classes)])
-                )
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            pass
+        header = f"{PROTOTYPES_VERSION}:{num_classes}:{index.embeddings.shape}"
+        key = digest(header, whitening.mean, whitening.projection, index.labels, index.embeddings)
+        path = Path(folder) / f"{key}.npz"
+        found = read_arrays(path, "prototypes")
+        if found is not None and found[0].shape == (num_classes, whitening.dim) and found[0].dtype == np.float16:
+            return cls(whitening, class_rows(found[0]))
         prototypes = cls.of(index, num_classes, trained, whitening)
-        buffer = io.BytesIO()
-        np.savez(buffer, prototypes=prototypes.index.embeddings)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, buffer.getvalue())
-        except OSError:  # a read-only or full cache costs the next load the averaging again, nothing else
-            pass
+        write_arrays(path, prototypes=prototypes.index.embeddings)
         return prototypes
 
     def nearest(self, embeddings: np.ndarray, m: int = PROTOTYPES_COMPARED) -> tuple[np.ndarray, np.ndarray]:

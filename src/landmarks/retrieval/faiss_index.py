@@ -17,14 +17,13 @@ Chosen automatically from `FAISS_MIN_ROWS` rows on (`EmbeddingIndex.search`); `f
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from landmarks.atomic import atomic_write_bytes
+from landmarks.retrieval.cache_files import digest, write_quietly
 
 FAISS_MIN_ROWS = 50_000
 """Below this many rows exact search is fast enough (README: the scale benchmark) and needs no training."""
@@ -61,13 +60,7 @@ def rows_digest(rows: np.ndarray, spec: str, seed: int) -> str:
     """What a cached index was built from: the build recipe and every byte of the rows."""
     import faiss
 
-    rows = np.ascontiguousarray(rows)
-    h = hashlib.sha256(f"{INDEX_VERSION}:{faiss.__version__}:{spec}:{seed}:{rows.dtype}:{rows.shape}".encode())
-    flat = rows.reshape(-1)
-    step = 1 << 24
-    for start in range(0, len(flat), step):
-        h.update(flat[start : start + step])
-    return h.hexdigest()[:32]
+    return digest(f"{INDEX_VERSION}:{faiss.__version__}:{spec}:{seed}:{rows.dtype}:{rows.shape}", rows)
 
 
 class FaissBackend:
@@ -161,8 +154,4 @@ def _write(path: Path, index: Any) -> None:
     """Keep a built index (a cache: a read-only or full folder costs the next load the build, nothing else)."""
     import faiss
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, faiss.serialize_index(index).tobytes())
-    except OSError:
-        pass
+    write_quietly(path, faiss.serialize_index(index).tobytes())

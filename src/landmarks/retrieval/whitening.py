@@ -16,15 +16,12 @@ digest of the training photos' embeddings and the parameters. numpy only.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from landmarks.atomic import atomic_write_bytes
+from landmarks.retrieval.cache_files import digest, read_arrays, write_arrays
 from landmarks.retrieval.index import normalise
 
 WHITEN_DIM = 768
@@ -75,25 +72,15 @@ class Whitening:
 def cached(rows: np.ndarray, folder: Path, dim: int = WHITEN_DIM, shrink: float = WHITEN_SHRINK) -> Whitening:
     """`Whitening.fit(rows)`, read from `folder` when it was computed before (a cache: an unreadable or
     unwritable entry is recomputed, never an error)."""
-    rows = np.ascontiguousarray(rows)
-    h = hashlib.sha256(f"{WHITENING_VERSION}:{dim}:{shrink}:{rows.dtype}:{rows.shape}".encode())
-    h.update(rows.tobytes())
-    path = Path(folder) / f"{h.hexdigest()[:32]}.npz"
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            found = Whitening(npz["mean"], npz["projection"])
-        if found.mean.shape == (rows.shape[1],) and found.projection.shape[0] == rows.shape[1]:
-            return found
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        pass
+    key = digest(f"{WHITENING_VERSION}:{dim}:{shrink}:{rows.dtype}:{rows.shape}", rows)
+    path = Path(folder) / f"{key}.npz"
+    found = read_arrays(path, "mean", "projection")
+    if found is not None:
+        mean, projection = found
+        if mean.shape == (rows.shape[1],) and projection.ndim == 2 and projection.shape[0] == rows.shape[1]:
+            return Whitening(mean, projection)
     whitening = Whitening.fit(rows, dim, shrink)
-    buffer = io.BytesIO()
-    np.savez(buffer, mean=whitening.mean, projection=whitening.projection)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, buffer.getvalue())
-    except OSError:  # a read-only or full cache costs the next load the fit again, nothing else
-        pass
+    write_arrays(path, mean=whitening.mean, projection=whitening.projection)
     return whitening
 
 
