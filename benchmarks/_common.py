@@ -39,6 +39,23 @@ def negative_halves(folder: Path, fit_dir: Path, seed: int = 0) -> tuple[Path, l
     return fit_dir, sorted(p.path for p in photos if p.group not in fit)
 
 
+def outputs(predictor: Any, paths: list[Path], batch: int = 32) -> tuple[Any, Any]:
+    """Calibrated probabilities [N, C] and embeddings [N, D] of photos, through the predictor's backend."""
+    import numpy as np
+
+    backend = predictor.backend
+    probs, embs = [], []
+    for start in range(0, len(paths), batch):
+        decoded = [predictor._decode(p, backend) for p in paths[start : start + batch]]
+        bad = [str(p) for p, d in zip(paths[start : start + batch], decoded, strict=True) if isinstance(d, Exception)]
+        if bad:
+            raise SystemExit(f"unreadable photos: {bad}")
+        p, e = backend.run([tensor for _, tensor in decoded])
+        probs.append(p)
+        embs.append(e)
+    return np.concatenate(probs), np.concatenate(embs)
+
+
 def parser(description: str, budget_min: float) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--data", type=Path, default=PROXY44, help="train/ test/ folder (default: ../shared/data/proxy44)")

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torchmetrics.functional.classification import binary_auroc
 
-from _common import EVERYDAY, NOT_LANDMARKS, PROXY44, REPO, negative_halves
+from _common import EVERYDAY, NOT_LANDMARKS, PROXY44, REPO, negative_halves, outputs
 from ood_proxy44 import QUTB, known_view, photos, pick_unknown
 
 SHOTS = (1, 3, 5, 10)
@@ -42,21 +42,6 @@ SHIFTS = tuple(-0.5 * i for i in range(13))
 """Offsets of the fitted gate's intercept tried on train/ photos (more negative: fewer answers go to the gallery)."""
 MAX_TRAINED_LOSS = 0.005
 """A setting may cost the trained classes at most this much top-1 on their val photos."""
-
-
-def outputs(predictor: Any, paths: list[Path], batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated probabilities [N, C] and embeddings [N, D] of photos, through the predictor's backend."""
-    backend = predictor.backend
-    probs, embs = [], []
-    for start in range(0, len(paths), batch):
-        decoded = [predictor._decode(p, backend) for p in paths[start : start + batch]]
-        bad = [str(p) for p, d in zip(paths[start : start + batch], decoded, strict=True) if isinstance(d, Exception)]
-        if bad:
-            raise SystemExit(f"unreadable photos: {bad}")
-        p, e = backend.run([tensor for _, tensor in decoded])
-        probs.append(p)
-        embs.append(e)
-    return np.concatenate(probs), np.concatenate(embs)
 
 
 class Scorer:

@@ -46,13 +46,20 @@ def main() -> None:
     p.add_argument("--no-negatives", action="store_true", help="train without the fitting half")
     p.add_argument("--feature-views", type=int, default=None, help="override the recipe's feature views")
     p.add_argument("--vote-weight", type=float, default=None, help="override the recipe's kNN vote weight")
+    p.add_argument("--no-landmark-gate", action="store_true", help="ablation: no landmark probe gating the score")
+    p.add_argument("--evidence", choices=["classifier", "answer"], default=None, help="override the probability read")
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="landmarks-library-") as tmp:
         fit_dir, held_out = negative_halves(EVERYDAY, Path(tmp) / "negatives-fit", args.seed)
         n_fit = len(list(fit_dir.iterdir()))
         out = args.out or Path(tmp) / "run"
-        chosen = {"feature_views": args.feature_views, "vote_weight": args.vote_weight}
+        chosen = {
+            "feature_views": args.feature_views,
+            "vote_weight": args.vote_weight,
+            "evidence_probability": args.evidence,
+            "landmark_gate": False if args.no_landmark_gate else None,
+        }
         overrides: dict[str, Any] = {k: v for k, v in chosen.items() if v is not None}
         started = time.perf_counter()
         result = run(

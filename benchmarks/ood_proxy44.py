@@ -17,11 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torchmetrics.functional.classification import binary_auroc
 
-from _common import EVERYDAY, NOT_LANDMARKS, PROXY44, REPO, negative_halves
+from _common import EVERYDAY, NOT_LANDMARKS, PROXY44, REPO, negative_halves, outputs
 
 QUTB = ("qutub_minar", "alai_minar", "alai_darwaza", "iron_pillar")
 
@@ -58,20 +57,19 @@ def photos(split_root: Path, names: list[str]) -> list[Path]:
     return sorted(f for c in names for f in (split_root / c).iterdir() if f.is_file())
 
 
-def score_figures(rule: Any, in_results: list[Any], out_results: list[Any], truth: torch.Tensor) -> dict:
-    """AUROC of known vs unknown under `rule`, and what its stored threshold does on each side."""
+def score_figures(rule: Any, index: Any, known: tuple, unknown: tuple, truth: torch.Tensor) -> dict:
+    """AUROC of known vs unknown under `rule` (from the photos' network outputs, as `predict` decides), and
+    what its stored threshold does on each side."""
+    from landmarks.retrieval.decision import decide
 
-    def confidence(results: list[Any]) -> torch.Tensor:
-        max_prob = np.array([r.best.probability for r in results])
-        knn = np.array([r.knn_similarity for r in results], dtype=np.float64)
-        return torch.from_numpy(rule.confidence(max_prob, knn))
-
-    in_scores, out_scores = confidence(in_results), confidence(out_results)
-    correct = torch.tensor([r.best.class_index for r in in_results]) == truth
+    in_decided, out_decided = decide(rule, *known, index), decide(rule, *unknown, index)
+    in_scores, out_scores = torch.from_numpy(in_decided.confidence), torch.from_numpy(out_decided.confidence)
+    correct = torch.from_numpy(in_decided.probs.argmax(axis=1)) == truth
     scores = torch.cat([in_scores, out_scores])
     is_known = torch.cat([torch.ones(len(in_scores)), torch.zeros(len(out_scores))]).long()
     return {
         "score": rule.score,
+        "landmark_gate": rule.landmark_gate is not None,
         "auroc": round(float(binary_auroc(scores, is_known)), 4),
         "in_distribution_top1": round(float(correct.float().mean()), 4),
         "top1_at_90pct_coverage": round(accuracy_at_coverage(in_scores, correct, 0.9), 4),
@@ -93,6 +91,8 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=REPO / "runs" / "bench-cache", help="the benchmark's own cache")
     p.add_argument("--feature-views", type=int, default=None, help="override the recipe's feature views")
     p.add_argument("--vote-weight", type=float, default=None, help="override the recipe's kNN vote weight")
+    p.add_argument("--no-landmark-gate", action="store_true", help="ablation: no landmark probe gating the score")
+    p.add_argument("--evidence", choices=["classifier", "answer"], default=None, help="override the probability read")
     p.add_argument("--backbone", default=None)
     args = p.parse_args()
 
@@ -104,7 +104,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="landmarks-ood-") as tmp:
         view = known_view(args.data, known, Path(tmp) / "known")
         fit_dir, _ = negative_halves(EVERYDAY, Path(tmp) / "negatives-fit", seed=0)
-        chosen = {"feature_views": args.feature_views, "backbone": args.backbone, "vote_weight": args.vote_weight}
+        chosen = {
+            "feature_views": args.feature_views,
+            "backbone": args.backbone,
+            "vote_weight": args.vote_weight,
+            "evidence_probability": args.evidence,
+            "landmark_gate": False if args.no_landmark_gate else None,
+        }
         overrides = {k: v for k, v in chosen.items() if v is not None}
         in_photos = photos(args.data / "test", known)
         out_photos = photos(args.data / "test", unknown) + sorted(NOT_LANDMARKS.glob("*.jpg"))
@@ -115,13 +121,15 @@ def main() -> None:
             config = TrainConfig(data=view, out=out, cache=args.cache, negatives=negatives, **overrides)
             result = fit(config)
             predictor = Predictor.load(result.best)
-            in_results = predictor.predict_many(in_photos, k=1, batch_size=32)
-            out_results = predictor.predict_many(out_photos, k=1, batch_size=32)
+            known_outputs, unknown_outputs = outputs(predictor, in_photos), outputs(predictor, out_photos)
             cal = predictor.checkpoint.calibration
             rules = {s: DecisionRule.from_dict(d) for s, d in cal.details["alternatives"].items()}
+            index = predictor.known.index
             variants[name] = {
                 "default_score": cal.score,
-                "scores": [score_figures(rule, in_results, out_results, truth) for rule in rules.values()],
+                "scores": [
+                    score_figures(rule, index, known_outputs, unknown_outputs, truth) for rule in rules.values()
+                ],
             }
     figures = {"n_known_photos": len(in_photos), "n_unknown_photos": len(out_photos), **variants}
     print(json.dumps(figures, indent=1))

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from landmarks.engine.calibration import calibrated_probs, fit_decision, fit_logistic, fit_temperature, split_val
+from landmarks.engine.calibration import calibrated_probs, fit_decision, fit_temperature, split_val
+from landmarks.engine.logistic import fit_logistic
 from landmarks.engine.losses import MixUpCutMix
 from landmarks.retrieval.decision import decision_features
 

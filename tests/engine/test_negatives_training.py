@@ -70,6 +70,14 @@ def test_negatives_fit_the_decision_and_are_recorded(trained: tuple[Path, Path, 
     assert rule.fitted["negatives"] == 12 and rule.fitted["photos"] == ckpt.calibration.details["n_calibration"]
     assert len(ckpt.classes) == 3  # negatives never become a class
     assert "precision" in rule.fitted["operating_point"]
+    # The fused score is gated by the landmark probe, fitted on the training photos against the negatives
+    assert rule.score == "fused" and rule.evidence_probability == "classifier"
+    assert rule.landmark_gate is not None and rule.landmark_probe is not None
+    assert ckpt.index is not None and len(rule.landmark_probe) == ckpt.index.embeddings.shape[1] + 1
+    gate = rule.fitted["landmark_gate"]
+    assert gate["negatives_out_of_fold"] == 12 and gate["training_photos"] == len(ckpt.index.labels)
+    alternatives = ckpt.calibration.details["alternatives"]
+    assert alternatives["max_softmax"]["landmark_gate"] is None and alternatives["knn"]["landmark_probe"] is None
 
 
 def test_a_negative_that_is_a_dataset_photo_is_refused(tmp_path: Path) -> None:
@@ -150,3 +158,19 @@ def test_evaluate_refuses_a_bad_negatives_folder_before_scoring(
     assert result.exit_code != 0 and "no readable photo" in str(result.exception)
     assert scored == []  # refused before a single photo was scored
     assert not (tmp_path / "eval" / "report.json").exists()
+
+
+def test_the_landmark_gate_is_applied_alike_on_torch_and_onnx(trained: tuple[Path, Path, Path]) -> None:
+    from landmarks.export.onnx_export import export_onnx
+    from landmarks.inference.predictor import Predictor
+
+    data, negatives, best = trained
+    export_onnx(best)
+    photos = sorted((data / "test").rglob("*.jpg"))[:3] + sorted(negatives.glob("*.jpg"))[:2]
+    on_torch = Predictor.load(best, backend="torch").predict_many(photos, k=1)
+    on_onnx = Predictor.load(best, backend="onnx").predict_many(photos, k=1)
+    for a, b in zip(on_torch, on_onnx, strict=True):
+        assert a.landmark_likeness is not None and 0.0 <= a.landmark_likeness <= 1.0
+        assert a.landmark_likeness == pytest.approx(b.landmark_likeness, abs=0.02)
+        assert a.score == pytest.approx(b.score, abs=0.02)
+        assert a.unknown == b.unknown or abs(a.score - a.threshold) < 0.02

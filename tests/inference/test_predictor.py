@@ -53,6 +53,7 @@ def test_top_k_is_sorted_with_probabilities_and_coordinates(predictor: Predictor
     assert sims == sorted(sims, reverse=True) and result.knn_similarity == pytest.approx(sims[0], abs=1e-4)
     assert result.neighbours[0].path.startswith("train/16.Eiffel_Tower/")
     assert result.fitted_without_negatives  # the tiny model was trained without negatives, and says so
+    assert result.landmark_likeness is None  # so it has no landmark gate
 
 
 def test_every_fitted_decision_is_usable(tiny_checkpoint: Path, photos: dict[str, Path]) -> None:
@@ -62,8 +63,16 @@ def test_every_fitted_decision_is_usable(tiny_checkpoint: Path, photos: dict[str
     results = {
         s: Predictor.load(tiny_checkpoint, score=s).predict(photos["16.Eiffel_Tower"], k=2) for s in alternatives
     }
-    # max_softmax is the shown top probability (classifier mixed with the neighbours' vote); knn a cosine.
-    assert results["max_softmax"].score == pytest.approx(results["max_softmax"].best.probability, abs=1e-6)
+    # max_softmax is the classifier's own probability of the answer shown (before the neighbours' vote, which
+    # the shown probabilities include); knn a cosine.
+    predictor = Predictor.load(tiny_checkpoint, score="max_softmax")
+    assert predictor.rule.evidence_probability == "classifier"
+    backend = predictor.backend
+    with Image.open(photos["16.Eiffel_Tower"]) as image:
+        classifier, _ = backend.run([backend.prepare(image.convert("RGB"))])
+    best = results["max_softmax"].best
+    assert results["max_softmax"].score == pytest.approx(float(classifier[0, best.class_index]), abs=1e-4)
+    assert results["max_softmax"].score != pytest.approx(best.probability, abs=1e-3)  # the vote moved it
     assert results["knn"].score == pytest.approx(results["knn"].knn_similarity, abs=1e-4)
     for score, result in results.items():
         assert result.threshold == pytest.approx(alternatives[score]["threshold"])

@@ -22,8 +22,17 @@ import torch
 from torch.nn import functional as F
 
 from landmarks.engine.checkpoint import Calibration
+from landmarks.engine.landmark_probe import fit_gate, fit_probe, out_of_fold_logits, probe_logits
+from landmarks.engine.logistic import fit_logistic
 from landmarks.engine.open_set import auroc, gap, threshold_for_precision
-from landmarks.retrieval.decision import DECISION_SCORES, DecisionRule, DecisionScore, decide, decision_features
+from landmarks.retrieval.decision import (
+    DECISION_SCORES,
+    DecisionRule,
+    DecisionScore,
+    EvidenceProbability,
+    decide,
+    decision_features,
+)
 from landmarks.retrieval.index import EmbeddingIndex
 
 
@@ -91,35 +100,56 @@ def calibrate(
     target_precision: float,
     knn_k: int,
     vote_weight: float = 0.0,
+    evidence_probability: EvidenceProbability = "classifier",
+    negative_groups: Sequence[str] | None = None,
+    landmark_gate: bool = True,
+    seed: int = 0,
     details: dict[str, object] | None = None,
 ) -> Calibration:
     """Temperature on the calibration photos, then the decision rule of every score on those photos plus the
-    calibration negatives (photos of no landmark, which count as wrong wherever they are answered).
+    calibration negatives (photos of no landmark, which count as wrong wherever they are answered). With
+    negatives of two groups or more (and `landmark_gate`), the fused score gets the landmark probe's gate.
 
     The answers are made by `decide`, exactly as inference makes them (kNN similarity, vote mixing)."""
     temperature = fit_temperature(log_probs, targets)
-    base = DecisionRule(score="max_softmax", knn_k=knn_k, vote_weight=vote_weight)
+    base = DecisionRule(
+        score="max_softmax", knn_k=knn_k, vote_weight=vote_weight, evidence_probability=evidence_probability
+    )
 
-    def answered(lp: torch.Tensor, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def answered(lp: torch.Tensor, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if len(lp) == 0:
-            return np.zeros((0, lp.shape[1])), np.zeros(0)
+            return np.zeros((0, lp.shape[1])), np.zeros(0), np.zeros(0)
         shown = decide(base, calibrated_probs(lp, temperature).numpy(), emb, index)
-        assert shown.knn_similarity is not None
-        return shown.probs, shown.knn_similarity
+        assert shown.knn_similarity is not None and shown.evidence is not None
+        return shown.probs, shown.evidence, shown.knn_similarity
 
-    answer, known_knn = answered(log_probs, embeddings)
-    negative_answer, negative_knn = answered(negative_log_probs, negative_embeddings)
-    max_prob = np.concatenate([answer.max(axis=1), negative_answer.max(axis=1)])
+    answer, known_prob, known_knn = answered(log_probs, embeddings)
+    negative_answer, negative_prob, negative_knn = answered(negative_log_probs, negative_embeddings)
+    max_prob = np.concatenate([known_prob, negative_prob])
     knn = np.concatenate([known_knn, negative_knn])
     n, n_negatives = len(answer), len(negative_answer)
     correct = np.concatenate([answer.argmax(axis=1) == targets.numpy(), np.zeros(n_negatives, dtype=bool)])
     negative = np.concatenate([np.zeros(n, dtype=bool), np.ones(n_negatives, dtype=bool)])
+    groups = list(negative_groups) if negative_groups is not None else [str(i) for i in range(n_negatives)]
+    gate = None
+    if landmark_gate and len(set(groups)) >= 2:
+        gate = _landmark_gate(index, embeddings, negative_embeddings, groups, seed)
     rules = {
-        name: fit_decision(max_prob, knn, correct, negative, score=name, target_precision=target_precision, knn_k=knn_k)
+        name: fit_decision(
+            max_prob,
+            knn,
+            correct,
+            negative,
+            score=name,
+            target_precision=target_precision,
+            knn_k=knn_k,
+            landmark=gate if name == "fused" else None,
+        )
         for name in DECISION_SCORES
     }
     for each in rules.values():
         each.vote_weight = vote_weight
+        each.evidence_probability = evidence_probability
     rule = rules[score]
     return Calibration(
         temperature=temperature,
@@ -135,29 +165,25 @@ def calibrate(
     )
 
 
-def fit_logistic(
-    x: np.ndarray, y: np.ndarray, *, weight: np.ndarray | None = None, l2: float = 1e-3, max_iter: int = 100
-) -> list[float]:
-    """Weights w of P(y=1 | x) = sigmoid(x @ w), by L-BFGS on the (weighted) mean log-loss, plus a small L2
-    on all but the last column (the bias)."""
-    xt = torch.as_tensor(x, dtype=torch.float64)
-    yt = torch.as_tensor(y, dtype=torch.float64)
-    if float(yt.sum()) in (0.0, float(len(yt))):
-        raise ValueError("the decision needs both right and wrong answers to learn from")
-    wt = torch.ones_like(yt) if weight is None else torch.as_tensor(weight, dtype=torch.float64)
-    wt = wt / wt.sum()
-    w = torch.zeros(xt.shape[1], dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([w], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
+@dataclass(frozen=True)
+class LandmarkGate:
+    """The fitted landmark probe and gate, and the probe logits of the calibration photos then negatives
+    (each negative's out of fold)."""
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = (wt * F.binary_cross_entropy_with_logits(xt @ w, yt, reduction="none")).sum()
-        loss = loss + l2 * (w[:-1] ** 2).sum()
-        loss.backward()
-        return loss
+    probe: list[float]
+    gate: list[float]
+    logits: np.ndarray
+    n_positives: int
 
-    opt.step(closure)
-    return [float(v) for v in w.detach()]
+
+def _landmark_gate(
+    index: EmbeddingIndex, embeddings: np.ndarray, negative_embeddings: np.ndarray, groups: list[str], seed: int
+) -> LandmarkGate:
+    positives = index.embeddings.astype(np.float32)
+    probe = fit_probe(positives, negative_embeddings)
+    known = probe_logits(probe, embeddings)
+    held_out = out_of_fold_logits(positives, negative_embeddings, groups, seed=seed)
+    return LandmarkGate(probe, fit_gate(known, held_out), np.concatenate([known, held_out]), len(positives))
 
 
 def fit_decision(
@@ -169,6 +195,7 @@ def fit_decision(
     score: DecisionScore,
     target_precision: float,
     knn_k: int,
+    landmark: LandmarkGate | None = None,
 ) -> DecisionRule:
     """The decision rule for `score`, with the threshold at which `target_precision` of the answers given
     (on these calibration photos and negatives) are right, keeping as many right answers as possible."""
@@ -185,7 +212,9 @@ def fit_decision(
             x = decision_features(max_prob, knn_similarity)
             weights = fit_logistic(x, correct.astype(np.float64), weight=weight)
     rule = DecisionRule(score=score, weights=weights, knn_k=knn_k, target_precision=target_precision)
-    confidence = rule.confidence(max_prob, knn_similarity)
+    if landmark is not None:
+        rule.landmark_probe, rule.landmark_gate = landmark.probe, landmark.gate
+    confidence = rule.confidence(max_prob, knn_similarity, landmark.logits if landmark is not None else None)
     point = threshold_for_precision(confidence, correct, negative, target_precision)
     rule.threshold = float(point.threshold) if np.isfinite(point.threshold) else 1.0
     known = ~negative
@@ -196,6 +225,13 @@ def fit_decision(
         "gap": gap(confidence, correct, negative),
         "auroc_known_vs_negatives": auroc(confidence[known], confidence[negative]) if negative.any() else None,
     }
+    if landmark is not None:
+        logits = landmark.logits
+        rule.fitted["landmark_gate"] = {
+            "training_photos": landmark.n_positives,
+            "negatives_out_of_fold": int(negative.sum()),
+            "auroc_photos_vs_negatives": auroc(logits[known], logits[negative]),
+        }
     if note:
         rule.fitted["note"] = note
     return rule

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from landmarks.retrieval.decision import DecisionScore
+from landmarks.retrieval.decision import DecisionScore, EvidenceProbability
 
 Mode = Literal["frozen", "finetune"]
 
@@ -67,6 +67,11 @@ class TrainConfig:
     photos), `max_softmax` or `knn`; all three are fitted and stored (engine/calibration.py)."""
     knn_k: int = 1
     """The kNN similarity is to the k-th nearest training photo."""
+    evidence_probability: EvidenceProbability = "classifier"
+    """The top probability the fused score reads: the classifier's own, of the answer shown ("classifier"), or
+    the answer's after the kNN vote ("answer"); chosen on val and the fitting negatives (README)."""
+    landmark_gate: bool = True
+    """With negatives: gate the fused score by a probe of "a landmark photo at all?" (engine/landmark_probe.py)."""
     vote_weight: float = 0.4
     """The probabilities shown mix the classifier's with the nearest training photos' vote by this weight
     (chosen on val; README)."""

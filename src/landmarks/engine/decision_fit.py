@@ -53,6 +53,10 @@ def calibrate_run(
         target_precision=config.target_precision,
         knn_k=config.knn_k,
         vote_weight=config.vote_weight,
+        evidence_probability=config.evidence_probability,
+        negative_groups=[p.group for p in negatives.calibrate],
+        landmark_gate=config.landmark_gate,
+        seed=config.seed,
         details={
             "fitted_on": "val-calibration" if val_split.fraction > 0 else "val (the photos that chose the epoch)",
             "calibration_fraction": val_split.fraction,

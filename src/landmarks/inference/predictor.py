@@ -356,6 +356,9 @@ class Predictor:
                 )
         rule = self.rule
         score = float(scored.confidence[row])
+        likeness = None
+        if scored.landmark_logit is not None and rule.landmark_gate is not None:
+            likeness = round(float(rule.landmark_likeness(scored.landmark_logit[row : row + 1])[0]), 4)
         return Prediction(
             source=source,
             top=guesses,
@@ -364,6 +367,7 @@ class Predictor:
             threshold=rule.threshold,
             decision=rule.score,
             knn_similarity=None if scored.knn_similarity is None else round(float(scored.knn_similarity[row]), 4),
+            landmark_likeness=likeness,
             neighbours=neighbours[:NEIGHBOURS_SHOWN],
             fitted_without_negatives=self.fitted_without_negatives,
         )

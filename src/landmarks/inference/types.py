@@ -53,6 +53,11 @@ class Prediction(BaseModel):
     threshold: float = Field(description="scores below this are answered as unknown")
     decision: str = Field(default="max_softmax", description="the score: fused, max_softmax or knn")
     knn_similarity: float | None = Field(default=None, description="similarity to the k-th nearest training photo")
+    landmark_likeness: float | None = Field(
+        default=None,
+        description="how much the photo looks like a landmark photo rather than one of no landmark (the gate the "
+        "score was multiplied by; absent when fitted without negatives)",
+    )
     neighbours: list[Neighbour] = Field(default_factory=list, description="the nearest training photos")
     verified: bool = Field(default=False, description="true when re-ranked by geometric verification")
     fitted_without_negatives: bool = Field(

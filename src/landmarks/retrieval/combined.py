@@ -8,8 +8,10 @@ and the gallery's alike. The gallery's share of the answer is a logistic gate ov
 gallery prototype is, how much closer than the best trained one, and how unsure the model's own answer
 is; a softmax over the gallery prototypes divides that share among the gallery's landmarks. The rest
 is the checkpoint's own answer (`decide`: classifier and kNN vote), so a photo of a trained class the
-model is sure of keeps its answer. The confidence and the threshold are the checkpoint's, unchanged.
-numpy only.
+model is sure of keeps its answer. The confidence and the threshold are the checkpoint's, unchanged; where
+the rule reads the probability before the kNN vote, the gallery's share stands beside the classifier's.
+The landmark gate does not apply to a gallery answer: its probe learnt "landmark photo" from the trained
+classes' photos alone, and a user's landmark (a crater, a beach) may look like none of them. numpy only.
 """
 
 from __future__ import annotations
@@ -175,4 +177,12 @@ def decide_with_gallery(
     to_gallery /= np.maximum(to_gallery.sum(axis=1, keepdims=True), 1e-300)
     share = 1.0 / (1.0 + np.exp(-(ev.features() @ np.asarray(gate, dtype=np.float64))))[:, None]
     answer = np.concatenate([(1.0 - share) * ev.own, share * to_gallery], axis=1)
-    return Decided(answer, rule.confidence(answer.max(axis=1), ev.knn), ev.knn, ev.found)
+    classifier = np.asarray(probs, dtype=np.float64)
+    classifier = classifier / np.maximum(classifier.sum(axis=1, keepdims=True), 1e-12)
+    before_vote = np.concatenate([(1.0 - share) * classifier, share * to_gallery], axis=1)
+    evidence_prob = rule.evidence(before_vote, answer)
+    landmark = rule.landmark_logit(np.asarray(embeddings))
+    if landmark is not None:  # the probe never saw a gallery landmark's photos: its answers are not gated
+        landmark = np.where(answer.argmax(axis=1) >= trained, np.inf, landmark)
+    confidence = rule.confidence(evidence_prob, ev.knn, landmark)
+    return Decided(answer, confidence, ev.knn, ev.found, evidence_prob, landmark)

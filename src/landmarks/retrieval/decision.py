@@ -5,7 +5,13 @@ closed-set classifier is sure of itself on a menu or a dock; the similarity of t
 nearest training photo says whether it looks like anything the model has seen at all. A logistic
 model over both ("fused") gives the probability that the answer is right; the threshold is then the
 one at which a target share of the locations written are right (fitted at training time,
-`engine/calibration.py`). numpy only: inference without torch applies it too.
+`engine/calibration.py`).
+
+Why a third, separate factor: where training had negatives (photos of no landmark), a linear probe on
+the embedding learns "a landmark photo at all?" from them, and its gate multiplies the fused score. A
+gate rather than a third input of the fused model: fused, the probe takes the weight of the kNN
+similarity, which also tells unknown landmarks from ours; as a factor it only pulls down photos that
+look like no landmark photo (README: the library-mix row). numpy only: inference without torch applies it too.
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from landmarks.retrieval.index import EmbeddingIndex, Neighbours
+from landmarks.retrieval.index import EmbeddingIndex, Neighbours, normalise
 
 DecisionScore = Literal["fused", "max_softmax", "knn"]
 DECISION_SCORES: tuple[DecisionScore, ...] = ("fused", "max_softmax", "knn")
+EvidenceProbability = Literal["answer", "classifier"]
 
 
 def decision_features(max_prob: np.ndarray, knn_similarity: np.ndarray) -> np.ndarray:
@@ -51,12 +58,23 @@ class DecisionRule:
     """The answer's probabilities: (1 - w) x the classifier's + w x the nearest photos' vote (0: classifier)."""
     vote_k: int = 10
     vote_temperature: float = 0.05
+    evidence_probability: EvidenceProbability = "answer"
+    """The top probability the score reads: that of the answer shown ("answer"), or the classifier's own
+    probability of that answer before the kNN vote ("classifier": an answer the neighbours impose on an
+    unsure classifier stays unsure). Models fitted before this choice existed read "answer"."""
+    landmark_probe: list[float] | None = None
+    """[D + 1] logistic weights (then the bias) of "a landmark photo, not a photo of no landmark" over the
+    unit embedding, fitted on the training photos against the negatives (None: fitted without negatives)."""
+    landmark_gate: list[float] | None = None
+    """[a, b]: the fused score is multiplied by sigmoid(a * probe logit + b), fitted on val against the negatives."""
     target_precision: float | None = None
     """Share of written locations that should be right, which chose `threshold` (None: another rule did)."""
     fitted: dict[str, Any] = field(default_factory=dict)
     """What it was fitted on and the figures there (photos, negatives, operating point)."""
 
-    def confidence(self, max_prob: np.ndarray, knn_similarity: np.ndarray | None) -> np.ndarray:
+    def confidence(
+        self, max_prob: np.ndarray, knn_similarity: np.ndarray | None, landmark_logit: np.ndarray | None = None
+    ) -> np.ndarray:
         """[N] the score the threshold applies to (in [0, 1] for max_softmax and fused)."""
         max_prob = np.asarray(max_prob, dtype=np.float64)
         if self.score == "max_softmax":
@@ -66,7 +84,35 @@ class DecisionRule:
         if self.score == "knn":
             return np.asarray(knn_similarity, dtype=np.float64)
         z = decision_features(max_prob, knn_similarity) @ np.asarray(self.weights, dtype=np.float64)
-        return 1.0 / (1.0 + np.exp(-z))
+        fused = 1.0 / (1.0 + np.exp(-z))
+        if self.landmark_gate is None:
+            return fused
+        if landmark_logit is None:
+            raise ValueError("this decision's landmark gate needs the photos' embeddings")
+        return fused * self.landmark_likeness(landmark_logit)
+
+    def landmark_logit(self, embeddings: np.ndarray) -> np.ndarray | None:
+        """[N] the landmark probe's logit of the photos' embeddings (None when the rule has no probe)."""
+        if self.landmark_probe is None:
+            return None
+        w = np.asarray(self.landmark_probe, dtype=np.float64)
+        if embeddings.shape[1] != len(w) - 1:
+            raise ValueError(f"the landmark probe takes {len(w) - 1}-d embeddings, not {embeddings.shape[1]}-d")
+        return normalise(embeddings).astype(np.float64) @ w[:-1] + w[-1]
+
+    def landmark_likeness(self, landmark_logit: np.ndarray) -> np.ndarray:
+        """[N] the gate: how much a photo looks like a landmark photo rather than one of no landmark."""
+        logit = np.asarray(landmark_logit, dtype=np.float64)
+        if self.landmark_gate is None:
+            return np.ones_like(logit)
+        a, b = self.landmark_gate
+        return 1.0 / (1.0 + np.exp(-(a * logit + b)))
+
+    def evidence(self, before_vote: np.ndarray, answer: np.ndarray) -> np.ndarray:
+        """[N] the top probability the score reads, from the probabilities before and after the kNN vote."""
+        if self.evidence_probability == "answer":
+            return answer.max(axis=1)
+        return before_vote[np.arange(len(answer)), answer.argmax(axis=1)]
 
     def answer(self, probs: np.ndarray, vote: np.ndarray | None) -> np.ndarray:
         """[N, C] the probabilities shown: the classifier's, mixed with the kNN vote when fitted so."""
@@ -76,7 +122,7 @@ class DecisionRule:
 
     @property
     def needs_index(self) -> bool:
-        return self.score != "max_softmax" or self.vote_weight > 0
+        return self.score != "max_softmax" or self.vote_weight > 0 or self.landmark_gate is not None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain Python values only (no numpy scalars): checkpoints load with `weights_only=True`."""
@@ -88,6 +134,10 @@ class DecisionRule:
         rule = cls(**known)
         if rule.score not in DECISION_SCORES:
             raise ValueError(f"unknown decision score {rule.score!r} (expected one of {', '.join(DECISION_SCORES)})")
+        if rule.evidence_probability not in ("answer", "classifier"):
+            raise ValueError(f"unknown evidence probability {rule.evidence_probability!r}")
+        if rule.landmark_gate is not None and (rule.landmark_probe is None or len(rule.landmark_gate) != 2):
+            raise ValueError("a landmark gate needs its probe and two weights")
         return rule
 
 
@@ -101,6 +151,10 @@ class Decided:
     """[N] the score the threshold applies to."""
     knn_similarity: np.ndarray | None
     neighbours: Neighbours | None
+    evidence: np.ndarray | None = None
+    """[N] the top probability the score read (`DecisionRule.evidence`)."""
+    landmark_logit: np.ndarray | None = None
+    """[N] the landmark probe's logit (None without a probe)."""
 
     def unknown(self, rule: DecisionRule) -> np.ndarray:
         return self.confidence < rule.threshold
@@ -120,8 +174,11 @@ def decide(
     if index is None or embeddings is None:
         if rule.needs_index:
             raise ValueError(f"the {rule.score!r} decision needs the retrieval index, which this model lacks")
-        return Decided(probs, rule.confidence(probs.max(axis=1), None), None, None)
+        evidence = rule.evidence(probs, probs)
+        return Decided(probs, rule.confidence(evidence, None), None, None, evidence)
     found = index.search(embeddings, max(rule.knn_k, rule.vote_k, shown))
     knn = found.similarity[:, min(rule.knn_k, found.similarity.shape[1]) - 1]
     answer = rule.answer(probs, index.vote(found, probs.shape[1], rule.vote_temperature, k=rule.vote_k))
-    return Decided(answer, rule.confidence(answer.max(axis=1), knn), knn, found)
+    evidence = rule.evidence(probs, answer)
+    landmark = rule.landmark_logit(np.asarray(embeddings))
+    return Decided(answer, rule.confidence(evidence, knn, landmark), knn, found, evidence, landmark)
