@@ -174,3 +174,13 @@ def test_the_landmark_gate_is_applied_alike_on_torch_and_onnx(trained: tuple[Pat
         assert a.landmark_likeness == pytest.approx(b.landmark_likeness, abs=0.02)
         assert a.score == pytest.approx(b.score, abs=0.02)
         assert a.unknown == b.unknown or abs(a.score - a.threshold) < 0.02
+
+
+def test_predict_says_how_much_a_photo_looks_like_a_landmark_photo(trained: tuple[Path, Path, Path]) -> None:
+    data, _, best = trained
+    photo = sorted((data / "test").rglob("*.jpg"))[0]
+    out = CliRunner().invoke(app, ["predict", str(photo), "--checkpoint", str(best), "--backend", "torch"])
+    assert out.exit_code == 0, out.output
+    assert "a landmark photo: " in out.output
+    as_json = CliRunner().invoke(app, ["predict", str(photo), "--checkpoint", str(best), "--json"])
+    assert 0.0 <= json.loads(as_json.output)[0]["landmark_likeness"] <= 1.0

@@ -20,14 +20,15 @@ def _format_coordinates(lat: float | None, lon: float | None) -> str:
 def echo_prediction(result: Prediction) -> None:
     """The human output: the photo's name, then `1. Golden Gate Bridge   91.2 %   37.8199, -122.4783`."""
     typer.secho(result.source, bold=True)
+    like = "" if result.landmark_likeness is None else f"; a landmark photo: {result.landmark_likeness:.0%}"
     if result.unknown:
         typer.secho(
-            f"   not one of our landmarks (confidence {result.score:.1%} < {result.threshold:.1%}, {result.decision}); "
-            "closest:",
+            f"   not one of our landmarks (confidence {result.score:.1%} < {result.threshold:.1%}, {result.decision}"
+            f"{like}); closest:",
             fg=typer.colors.YELLOW,
         )
     else:
-        typer.echo(f"   confidence {result.score:.1%} ({result.decision}; unknown below {result.threshold:.1%})")
+        typer.echo(f"   confidence {result.score:.1%} ({result.decision}; unknown below {result.threshold:.1%}{like})")
     width = max(len(g.name) for g in result.top)
     for g in result.top:
         typer.echo(
