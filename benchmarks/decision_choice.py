@@ -45,10 +45,10 @@ def figures(score: np.ndarray, right: np.ndarray, negative: np.ndarray) -> dict[
 
 
 def main() -> None:
-    from landmarks.engine.landmark_probe import fit_gate, fit_probe, out_of_fold_logits, probe_logits
+    from landmarks.engine.landmark_probe import fit_gate, fit_probe, out_of_fold_logits
     from landmarks.engine.logistic import fit_logistic
     from landmarks.inference.predictor import Predictor
-    from landmarks.retrieval.decision import DecisionRule, decide, decision_features
+    from landmarks.retrieval.decision import DecisionRule, decide, decision_features, probe_logit
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", type=Path, required=True, help="a model trained with the fitting half")
@@ -93,9 +93,9 @@ def main() -> None:
                         w = fit_probe(positives, neg_e[nt], l2)
                         groups = [str(i) for i in np.flatnonzero(nt)]
                         train_logit = np.r_[
-                            probe_logits(w, cal_e[ct]), out_of_fold_logits(positives, neg_e[nt], groups, l2=l2)
+                            probe_logit(w, cal_e[ct]), out_of_fold_logits(positives, neg_e[nt], groups, l2=l2)
                         ]
-                        test_logit = probe_logits(w, np.concatenate([cal_e[~ct], neg_e[~nt]]))
+                        test_logit = probe_logit(w, np.concatenate([cal_e[~ct], neg_e[~nt]]))
                     y = np.r_[right[: len(cal)][ct], np.zeros(nt.sum(), bool)]
                     neg_t = np.r_[np.zeros(ct.sum(), bool), np.ones(nt.sum(), bool)]
                     weight = np.where(neg_t, max(1.0, (~neg_t).sum() / neg_t.sum()), 1.0)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from landmarks.engine.landmark_probe import fit_gate, fit_probe, fold_of, out_of_fold_logits, probe_logits
+from landmarks.engine.landmark_probe import fit_gate, fit_probe, fold_of, out_of_fold_logits
+from landmarks.retrieval.decision import probe_logit
 
 
 def _clusters(seed: int, n_pos: int = 200, n_neg: int = 60, d: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -23,10 +24,10 @@ def test_the_probe_tells_landmark_photos_from_others_it_never_saw() -> None:
     w = fit_probe(pos, neg)
     assert len(w) == pos.shape[1] + 1
     new_pos, new_neg = _clusters(1)
-    right = (probe_logits(w, new_pos) > 0).mean() + (probe_logits(w, new_neg) < 0).mean()
+    right = (probe_logit(w, new_pos) > 0).mean() + (probe_logit(w, new_neg) < 0).mean()
     assert right / 2 > 0.9
     # the scale of an embedding does not matter: the probe reads unit rows
-    np.testing.assert_allclose(probe_logits(w, 7 * new_pos), probe_logits(w, new_pos), rtol=1e-5)
+    np.testing.assert_allclose(probe_logit(w, 7 * new_pos), probe_logit(w, new_pos), rtol=1e-5)
 
 
 def test_a_negative_is_scored_by_a_probe_that_never_saw_its_group() -> None:
@@ -35,7 +36,7 @@ def test_a_negative_is_scored_by_a_probe_that_never_saw_its_group() -> None:
     odd = (pos[:1] + 0.05 * rng.standard_normal((4, pos.shape[1]))).astype(np.float32)  # look like landmarks
     negatives = np.concatenate([neg, odd])
     groups = [f"g{i}" for i in range(len(neg))] + ["odd"] * 4
-    in_sample = probe_logits(fit_probe(pos, negatives), odd)
+    in_sample = probe_logit(fit_probe(pos, negatives), odd)
     held_out = out_of_fold_logits(pos, negatives, groups, seed=0)[-4:]
     assert (held_out > in_sample).all()  # fitted on them, the probe had learnt them away
     assert held_out.mean() > 0  # unseen, they look like landmark photos, as a user's would

@@ -248,7 +248,7 @@ def split_negatives(
         or not math.isclose(sum(fractions.values()), 1.0, abs_tol=1e-6)
     ):
         raise ValueError(f"split fractions must be >= 0 and sum to 1, got {fractions}")
-    groups = sorted({photo.group for photo in photos}, key=lambda group: _rank(seed, group))
+    groups = sorted({photo.group for photo in photos}, key=lambda group: group_rank(seed, group))
     part_of: dict[str, str] = {}
     start, cumulative = 0, 0.0
     names = list(fractions)
@@ -263,5 +263,6 @@ def split_negatives(
     return parts
 
 
-def _rank(seed: int, group: str) -> tuple[str, str]:
+def group_rank(seed: int, group: str) -> tuple[str, str]:
+    """Sort key of a group in a seeded order that does not depend on the photos' order."""
     return hashlib.sha256(f"{seed}\0{group}".encode()).hexdigest(), group

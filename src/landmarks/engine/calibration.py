@@ -22,7 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from landmarks.engine.checkpoint import Calibration
-from landmarks.engine.landmark_probe import fit_gate, fit_probe, out_of_fold_logits, probe_logits
+from landmarks.engine.landmark_probe import LandmarkGate, fit_landmark_gate
 from landmarks.engine.logistic import fit_logistic
 from landmarks.engine.open_set import auroc, gap, threshold_for_precision
 from landmarks.retrieval.decision import (
@@ -133,7 +133,7 @@ def calibrate(
     groups = list(negative_groups) if negative_groups is not None else [str(i) for i in range(n_negatives)]
     gate = None
     if landmark_gate and len(set(groups)) >= 2:
-        gate = _landmark_gate(index, embeddings, negative_embeddings, groups, seed)
+        gate = fit_landmark_gate(index, embeddings, negative_embeddings, groups, seed)
     rules = {
         name: fit_decision(
             max_prob,
@@ -163,27 +163,6 @@ def calibrate(
             **(details or {}),
         },
     )
-
-
-@dataclass(frozen=True)
-class LandmarkGate:
-    """The fitted landmark probe and gate, and the probe logits of the calibration photos then negatives
-    (each negative's out of fold)."""
-
-    probe: list[float]
-    gate: list[float]
-    logits: np.ndarray
-    n_positives: int
-
-
-def _landmark_gate(
-    index: EmbeddingIndex, embeddings: np.ndarray, negative_embeddings: np.ndarray, groups: list[str], seed: int
-) -> LandmarkGate:
-    positives = index.embeddings.astype(np.float32)
-    probe = fit_probe(positives, negative_embeddings)
-    known = probe_logits(probe, embeddings)
-    held_out = out_of_fold_logits(positives, negative_embeddings, groups, seed=seed)
-    return LandmarkGate(probe, fit_gate(known, held_out), np.concatenate([known, held_out]), len(positives))
 
 
 def fit_decision(

@@ -12,13 +12,15 @@ its group (folds by group, seeded); the probe that is stored is fitted on all of
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from landmarks.data.negatives import group_rank
 from landmarks.engine.logistic import balanced, fit_logistic
-from landmarks.retrieval.index import normalise
+from landmarks.retrieval.decision import probe_logit
+from landmarks.retrieval.index import EmbeddingIndex, normalise
 
 PROBE_L2 = 1e-4
 """L2 on the probe's weights (with the classes weighted equally); chosen by cross-validation on val and the
@@ -35,14 +37,9 @@ def fit_probe(positives: np.ndarray, negatives: np.ndarray, l2: float = PROBE_L2
     return fit_logistic(x, y, weight=balanced(y), l2=l2, max_iter=PROBE_MAX_ITER)
 
 
-def probe_logits(weights: Sequence[float], embeddings: np.ndarray) -> np.ndarray:
-    w = np.asarray(weights, dtype=np.float64)
-    return normalise(embeddings).astype(np.float64) @ w[:-1] + w[-1]
-
-
 def fold_of(groups: Sequence[str], folds: int, seed: int) -> np.ndarray:
     """A fold per row: whole groups to one fold, in an order set by a hash of (seed, group)."""
-    names = sorted(set(groups), key=lambda g: hashlib.sha256(f"{seed}\0{g}".encode()).hexdigest())
+    names = sorted(set(groups), key=lambda g: group_rank(seed, g))
     fold = {g: i % folds for i, g in enumerate(names)}
     return np.array([fold[g] for g in groups], dtype=np.int64)
 
@@ -66,7 +63,7 @@ def out_of_fold_logits(
     logits = np.zeros(len(negatives))
     for f in range(folds):
         held = fold == f
-        logits[held] = probe_logits(fit_probe(positives, negatives[~held], l2), negatives[held])
+        logits[held] = probe_logit(fit_probe(positives, negatives[~held], l2), negatives[held])
     return logits
 
 
@@ -76,3 +73,26 @@ def fit_gate(landmark_logits: np.ndarray, negative_logits: np.ndarray) -> list[f
     x = np.stack([x, np.ones_like(x)], axis=1)
     y = np.concatenate([np.ones(len(landmark_logits)), np.zeros(len(negative_logits))])
     return fit_logistic(x, y, weight=balanced(y), l2=1e-4)  # a little L2: separable photos stay finite
+
+
+@dataclass(frozen=True)
+class LandmarkGate:
+    """A fitted probe and gate, with the probe logits of the calibration photos then of the negatives (each
+    negative's out of fold), on which the decision's threshold is then chosen."""
+
+    probe: list[float]
+    gate: list[float]
+    logits: np.ndarray
+    n_positives: int
+
+
+def fit_landmark_gate(
+    index: EmbeddingIndex, embeddings: np.ndarray, negative_embeddings: np.ndarray, groups: Sequence[str], seed: int
+) -> LandmarkGate:
+    """The probe on the index's training photos against the negatives, and its gate on the calibration photos
+    (`embeddings`) against the negatives' out-of-fold logits."""
+    positives = index.embeddings.astype(np.float32)
+    probe = fit_probe(positives, negative_embeddings)
+    known = probe_logit(probe, embeddings)
+    held_out = out_of_fold_logits(positives, negative_embeddings, groups, seed=seed)
+    return LandmarkGate(probe, fit_gate(known, held_out), np.concatenate([known, held_out]), len(positives))

@@ -36,6 +36,15 @@ def decision_features(max_prob: np.ndarray, knn_similarity: np.ndarray) -> np.nd
     return np.stack([np.log(p) - np.log1p(-p), s, np.ones_like(s)], axis=1)
 
 
+def probe_logit(weights: Any, embeddings: np.ndarray) -> np.ndarray:
+    """[N] a linear probe's logit of unit embeddings: `weights` is [D + 1], the bias last."""
+    w = np.asarray(weights, dtype=np.float64)
+    embeddings = np.asarray(embeddings)
+    if embeddings.ndim != 2 or embeddings.shape[1] != len(w) - 1:
+        raise ValueError(f"the landmark probe takes {len(w) - 1}-d embeddings, not shape {embeddings.shape}")
+    return normalise(embeddings).astype(np.float64) @ w[:-1] + w[-1]
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -93,12 +102,7 @@ class DecisionRule:
 
     def landmark_logit(self, embeddings: np.ndarray) -> np.ndarray | None:
         """[N] the landmark probe's logit of the photos' embeddings (None when the rule has no probe)."""
-        if self.landmark_probe is None:
-            return None
-        w = np.asarray(self.landmark_probe, dtype=np.float64)
-        if embeddings.shape[1] != len(w) - 1:
-            raise ValueError(f"the landmark probe takes {len(w) - 1}-d embeddings, not {embeddings.shape[1]}-d")
-        return normalise(embeddings).astype(np.float64) @ w[:-1] + w[-1]
+        return None if self.landmark_probe is None else probe_logit(self.landmark_probe, embeddings)
 
     def landmark_likeness(self, landmark_logit: np.ndarray) -> np.ndarray:
         """[N] the gate: how much a photo looks like a landmark photo rather than one of no landmark."""
